@@ -1,0 +1,13 @@
+//! Pure domain logic: no IO, no async. Everything here is unit-tested beside the code.
+
+pub mod brand;
+pub mod calendar;
+pub mod consent;
+pub mod intent;
+pub mod recipient;
+pub mod time;
+
+pub use brand::Brand;
+pub use consent::{Channel, ConsentType, RecipientType, Source, Status};
+pub use intent::{ConsentIntent, Evidence};
+pub use recipient::Recipient;

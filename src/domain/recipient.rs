@@ -1,0 +1,276 @@
+//! A consent recipient as İYS identifies it: an E.164 phone number or a lower-cased e-mail.
+//!
+//! Phones are parsed with the `phonenumber` crate (a port of Google's libphonenumber, which is what
+//! İYS itself validates with), so national forms such as `0532 123 45 67` are accepted and stored
+//! as `+905321234567`. E-mails follow İYS's rules (TANIMLAR): 6–265 characters, ASCII only, no
+//! spaces, `+ - _ .` as the only special characters, stored lower-case.
+
+use std::fmt;
+
+use phonenumber::{Mode, country::Id};
+use serde::{Deserialize, Serialize};
+
+use super::consent::ConsentType;
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Recipient {
+    Phone(String),
+    Email(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RecipientError {
+    #[error("recipient is empty")]
+    Empty,
+    #[error("not a valid phone number")]
+    InvalidPhone,
+    #[error("phone numbers must be at most 15 characters in E.164 form")]
+    PhoneTooLong,
+    #[error("not a valid e-mail address for İYS: {0}")]
+    InvalidEmail(&'static str),
+    #[error("{0} consents need a phone number")]
+    NeedsPhone(ConsentType),
+    #[error("EPOSTA consents need an e-mail address")]
+    NeedsEmail,
+}
+
+impl Recipient {
+    /// Parses user or provider input. Anything with an `@` is an e-mail, the rest a phone number
+    /// (Turkish national forms assumed when there is no country code).
+    pub fn parse(input: &str) -> Result<Self, RecipientError> {
+        let s = input.trim().trim_matches('\u{a0}');
+        if s.is_empty() {
+            return Err(RecipientError::Empty);
+        }
+        if s.contains('@') {
+            return parse_email(s).map(Recipient::Email);
+        }
+        parse_phone(s).map(Recipient::Phone)
+    }
+
+    /// Parses and checks the recipient fits the consent type (MESAJ/ARAMA: phone, EPOSTA: e-mail).
+    pub fn parse_for(input: &str, t: ConsentType) -> Result<Self, RecipientError> {
+        let r = Self::parse(input)?;
+        r.check_type(t)?;
+        Ok(r)
+    }
+
+    pub fn check_type(&self, t: ConsentType) -> Result<(), RecipientError> {
+        match (self, t) {
+            (Recipient::Email(_), ConsentType::Arama | ConsentType::Mesaj) => {
+                Err(RecipientError::NeedsPhone(t))
+            }
+            (Recipient::Phone(_), ConsentType::Eposta) => Err(RecipientError::NeedsEmail),
+            _ => Ok(()),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            Recipient::Phone(s) | Recipient::Email(s) => s,
+        }
+    }
+
+    pub fn is_phone(&self) -> bool {
+        matches!(self, Recipient::Phone(_))
+    }
+
+    /// The form that may appear in logs: `+90532*****67`, `a***@example.com`.
+    pub fn masked(&self) -> String {
+        match self {
+            Recipient::Phone(p) => mask_phone(p),
+            Recipient::Email(e) => mask_email(e),
+        }
+    }
+}
+
+impl fmt::Display for Recipient {
+    /// Display is the masked form, so that a recipient formatted into a log line never leaks.
+    /// Use [`Recipient::as_str`] for the real value.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.masked())
+    }
+}
+
+impl Serialize for Recipient {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Recipient {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Recipient::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+fn parse_phone(s: &str) -> Result<String, RecipientError> {
+    // Providers send Turkish numbers as `905321234567` (no plus) and people type `0090 532 ...`.
+    let digits: String = s.chars().filter(|c| c.is_ascii_digit()).collect();
+    let candidate = if !s.starts_with('+') && digits.starts_with("90") && digits.len() == 12 {
+        format!("+{digits}")
+    } else {
+        s.to_string()
+    };
+    let n =
+        phonenumber::parse(Some(Id::TR), &candidate).map_err(|_| RecipientError::InvalidPhone)?;
+    if !phonenumber::is_valid(&n) || n.extension().is_some() {
+        return Err(RecipientError::InvalidPhone);
+    }
+    let e164 = n.format().mode(Mode::E164).to_string();
+    if e164.len() > 15 {
+        return Err(RecipientError::PhoneTooLong);
+    }
+    Ok(e164)
+}
+
+fn parse_email(s: &str) -> Result<String, RecipientError> {
+    use RecipientError::InvalidEmail;
+    let len = s.chars().count();
+    if !(6..=265).contains(&len) {
+        return Err(InvalidEmail("must be 6 to 265 characters"));
+    }
+    if !s.is_ascii() {
+        return Err(InvalidEmail(
+            "Turkish or other non-ASCII characters are not allowed",
+        ));
+    }
+    let lower = s.to_ascii_lowercase();
+    let (local, domain) = lower.split_once('@').ok_or(InvalidEmail("missing @"))?;
+    if domain.contains('@') {
+        return Err(InvalidEmail("more than one @"));
+    }
+    if local.is_empty()
+        || !local
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+-_.".contains(c))
+    {
+        return Err(InvalidEmail(
+            "local part may hold letters, digits and + - _ . only",
+        ));
+    }
+    let labels: Vec<&str> = domain.split('.').collect();
+    if labels.len() < 2
+        || labels
+            .iter()
+            .any(|l| l.is_empty() || !l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+        || labels.last().is_some_and(|tld| tld.len() < 2)
+    {
+        return Err(InvalidEmail("domain must look like example.com"));
+    }
+    Ok(lower)
+}
+
+fn mask_phone(p: &str) -> String {
+    let chars: Vec<char> = p.chars().collect();
+    if chars.len() <= 7 {
+        return "*".repeat(chars.len());
+    }
+    let head: String = chars[..6].iter().collect();
+    let tail: String = chars[chars.len() - 2..].iter().collect();
+    format!("{head}{}{tail}", "*".repeat(chars.len() - 8))
+}
+
+fn mask_email(e: &str) -> String {
+    match e.split_once('@') {
+        Some((local, domain)) => {
+            let first = local.chars().next().unwrap_or('*');
+            format!("{first}***@{domain}")
+        }
+        None => "***".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn turkish_mobile_forms_normalise() {
+        for input in [
+            "+905321234567",
+            "0532 123 45 67",
+            "05321234567",
+            "5321234567",
+            "905321234567",
+            "+90 (532) 123-45-67",
+            "0090 532 123 45 67",
+            "\u{a0}0532 123 45 67 ",
+        ] {
+            assert_eq!(
+                Recipient::parse(input),
+                Ok(Recipient::Phone("+905321234567".into())),
+                "{input}"
+            );
+        }
+    }
+
+    #[test]
+    fn landline_and_foreign_numbers() {
+        assert_eq!(
+            Recipient::parse("0212 123 00 00").unwrap().as_str(),
+            "+902121230000"
+        );
+        assert_eq!(
+            Recipient::parse("+14158675309").unwrap().as_str(),
+            "+14158675309"
+        );
+    }
+
+    #[test]
+    fn invalid_phones() {
+        for input in [
+            "123",
+            "+90532",
+            "0532 123 45 6",
+            "abc",
+            "+9053212345678901",
+            "0532 123 45 67 ext. 5",
+        ] {
+            assert!(Recipient::parse(input).is_err(), "{input}");
+        }
+        assert_eq!(Recipient::parse("  "), Err(RecipientError::Empty));
+    }
+
+    #[test]
+    fn emails_follow_iys_rules() {
+        assert_eq!(
+            Recipient::parse("Ali.Veli+x@Example.COM").unwrap().as_str(),
+            "ali.veli+x@example.com"
+        );
+        assert_eq!(Recipient::parse("_a-b@x.co").unwrap().as_str(), "_a-b@x.co");
+        for bad in [
+            "örnek@firma.com",
+            "a b@x.com",
+            "a@x",
+            "a@@x.com",
+            "a!b@x.com",
+            "a@x.c",
+            "@x.com",
+            "a@.com",
+        ] {
+            assert!(Recipient::parse(bad).is_err(), "{bad}");
+        }
+        let long = format!("{}@example.com", "a".repeat(260));
+        assert!(Recipient::parse(&long).is_err());
+    }
+
+    #[test]
+    fn type_match() {
+        assert!(Recipient::parse_for("0532 123 45 67", ConsentType::Eposta).is_err());
+        assert!(Recipient::parse_for("a@b.com", ConsentType::Mesaj).is_err());
+        assert!(Recipient::parse_for("a@bc.com", ConsentType::Eposta).is_ok());
+    }
+
+    #[test]
+    fn masking_hides_the_middle() {
+        let p = Recipient::parse("+905321234567").unwrap();
+        assert_eq!(p.masked(), "+90532*****67");
+        assert_eq!(format!("{p}"), "+90532*****67");
+        assert_eq!(
+            Recipient::parse("ali@firma.com").unwrap().masked(),
+            "a***@firma.com"
+        );
+    }
+}
