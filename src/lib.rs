@@ -4,4 +4,11 @@
 //! provider payloads into [`domain::ConsentIntent`]s; the ledger records each one durably with its
 //! evidence and enqueues an İYS report job with its legal deadline; the reporter delivers them.
 
+pub mod app;
+pub mod config;
 pub mod domain;
+pub mod error;
+pub mod http;
+pub mod ledger;
+pub mod store;
+pub mod telemetry;

@@ -1,1 +1,139 @@
-fn main() {}
+//! The `iys-relay` command line. The only place that uses `anyhow`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use chrono_tz::Europe::Istanbul;
+use clap::{Parser, Subcommand};
+
+use iys_relay::app::{self, App};
+use iys_relay::config::Config;
+use iys_relay::domain::time::SystemClock;
+use iys_relay::store;
+use iys_relay::telemetry::{self, LogFormat};
+
+#[derive(Parser)]
+#[command(
+    name = "iys-relay",
+    version,
+    about = "Telephony-facing İYS consent relay"
+)]
+struct Cli {
+    /// Configuration file (TOML) merged over the embedded defaults.
+    #[arg(long, global = true, env = "IYS_RELAY_CONFIG")]
+    config: Option<PathBuf>,
+    #[arg(long, global = true, value_enum, default_value = "pretty")]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP service (webhooks, APIs) and its workers.
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Validate the configuration and print it with secrets redacted.
+    CheckConfig,
+    /// Print the legal İYS deadline for a receipt time (RFC 3339).
+    Deadline {
+        /// When the movement was received, e.g. 2026-11-23T10:00:00+03:00
+        received: String,
+        /// Treat half days (arife, 28 Oct) as non-business days.
+        #[arg(long)]
+        half_days_non_business: bool,
+    },
+    /// Print the report queue by state and the nearest deadlines.
+    Status {
+        #[arg(long, default_value_t = 10)]
+        nearest: i64,
+    },
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    telemetry::init(cli.log_format);
+    match run(cli).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Command::Deadline {
+        received,
+        half_days_non_business,
+    } = &cli.command
+    {
+        return deadline(received, *half_days_non_business);
+    }
+    let config = Config::load(cli.config.as_deref())?;
+    match cli.command {
+        Command::CheckConfig => {
+            app::load_calendar(&config)?;
+            println!("# configuration is valid\n{}", config.redacted_toml());
+        }
+        Command::Migrate => {
+            let store = store::connect(config.database.url.expose(), 2).await?;
+            store.migrate().await?;
+            println!("migrations applied ({:?})", store.backend());
+        }
+        Command::Status { nearest } => {
+            let store = store::connect(config.database.url.expose(), 2).await?;
+            let s = store.queue_summary(nearest).await?;
+            println!("report jobs by state:");
+            for (state, n) in &s.by_state {
+                println!("  {state:<18} {n}");
+            }
+            if let Some(oldest) = s.oldest_open_created_at {
+                println!(
+                    "oldest open job created {}",
+                    oldest.with_timezone(&Istanbul).to_rfc3339()
+                );
+            }
+            println!("nearest deadlines:");
+            for j in &s.nearest {
+                println!(
+                    "  job {:>8}  {:<8} {:<7} brand {}  deadline {}  attempts {}",
+                    j.id,
+                    j.state.as_str(),
+                    j.address.consent_type.as_str(),
+                    j.address.brand_code,
+                    j.deadline_at.with_timezone(&Istanbul).to_rfc3339(),
+                    j.attempts
+                );
+            }
+        }
+        Command::Serve => {
+            let listen = config.server.listen.clone();
+            tracing::info!("{}", app::banner(&config));
+            let app = App::build(config, Arc::new(SystemClock)).await?;
+            let listener = tokio::net::TcpListener::bind(&listen)
+                .await
+                .with_context(|| format!("cannot listen on {listen}"))?;
+            app.serve(listener, true).await?;
+        }
+        Command::Deadline { .. } => unreachable!("handled above"),
+    }
+    Ok(())
+}
+
+fn deadline(received: &str, half_days_non_business: bool) -> anyhow::Result<()> {
+    let at: DateTime<Utc> = DateTime::parse_from_rfc3339(received)
+        .with_context(|| {
+            format!("{received:?} is not an RFC 3339 time such as 2026-11-23T10:00:00+03:00")
+        })?
+        .with_timezone(&Utc);
+    let cal = iys_relay::domain::calendar::BusinessCalendar::turkish()
+        .with_half_days_business(!half_days_non_business);
+    let dl = cal.iys_deadline(at)?;
+    println!("{}", dl.with_timezone(&Istanbul).to_rfc3339());
+    Ok(())
+}

@@ -1,0 +1,297 @@
+//! Configuration: embedded defaults → optional file → `IYS_RELAY__*` environment variables
+//! (figment), validated at start with every problem listed at once. Secrets never print.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::Brand;
+
+pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
+const DEV_TOKEN: &str = "dev-token-change-me";
+
+/// A secret string: `Debug`, `Display` and `Serialize` print it redacted.
+#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("\"***\"")
+    }
+}
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(if self.0.is_empty() { "" } else { "***" })
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub database: DatabaseConfig,
+    pub ledger: LedgerConfig,
+    pub calendar: CalendarConfig,
+    pub suppression: SuppressionConfig,
+    pub iys: IysConfig,
+    pub reporter: ReporterConfig,
+    #[serde(default)]
+    pub brands: Vec<Brand>,
+    pub api: ApiConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    pub listen: String,
+    pub public_base_url: String,
+    pub trusted_proxy: bool,
+    pub max_body_bytes: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    pub url: Secret,
+    pub max_connections: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LedgerConfig {
+    pub group_commit_max: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CalendarConfig {
+    pub half_days_business: bool,
+    #[serde(default)]
+    pub overrides_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SuppressionConfig {
+    pub require_iys_confirmation: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IysMode {
+    Simulator,
+    Live,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IysConfig {
+    pub mode: IysMode,
+    pub base_url: String,
+    pub username: String,
+    pub password: Secret,
+    pub iys_code: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReporterConfig {
+    pub target_business_days: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiConfig {
+    #[serde(default)]
+    pub tokens: Vec<ApiToken>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiToken {
+    pub name: String,
+    pub token: Secret,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read configuration: {0}")]
+    Load(#[from] Box<figment::Error>),
+    #[error("configuration is not valid:\n  - {}", .0.join("\n  - "))]
+    Invalid(Vec<String>),
+}
+
+impl Config {
+    /// Defaults, then `file` (if any), then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut fig = Figment::from(Toml::string(DEFAULT_TOML));
+        if let Some(f) = file {
+            fig = fig.merge(Toml::file_exact(f));
+        }
+        fig = fig.merge(Env::prefixed("IYS_RELAY__").split("__"));
+        Self::from_figment(fig)
+    }
+
+    pub fn from_figment(fig: Figment) -> Result<Self, ConfigError> {
+        let cfg: Config = fig.extract().map_err(Box::new)?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Every problem at once, so an operator fixes the file in one go.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let mut p = Vec::new();
+        if self.server.listen.parse::<std::net::SocketAddr>().is_err() {
+            p.push(format!(
+                "server.listen {:?} is not host:port",
+                self.server.listen
+            ));
+        }
+        match url::Url::parse(&self.server.public_base_url) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") => {}
+            _ => p.push(format!(
+                "server.public_base_url {:?} must be an http(s) URL",
+                self.server.public_base_url
+            )),
+        }
+        if self.server.max_body_bytes < 1024 {
+            p.push("server.max_body_bytes must be at least 1024".into());
+        }
+        let db = self.database.url.expose();
+        if !(db.starts_with("sqlite:")
+            || db.starts_with("postgres:")
+            || db.starts_with("postgresql:"))
+        {
+            p.push("database.url must start with sqlite: or postgres:".into());
+        }
+        if self.ledger.group_commit_max == 0 {
+            p.push("ledger.group_commit_max must be at least 1".into());
+        }
+        if !(1..=3).contains(&self.reporter.target_business_days) {
+            p.push("reporter.target_business_days must be 1, 2 or 3".into());
+        }
+        if self.brands.is_empty() {
+            p.push("at least one [[brands]] entry is needed".into());
+        }
+        let mut keys = std::collections::HashSet::new();
+        for b in &self.brands {
+            if !keys.insert(b.key.as_str()) {
+                p.push(format!("brand key {:?} is used twice", b.key));
+            }
+            if b.brand_code <= 0 || b.iys_code <= 0 {
+                p.push(format!(
+                    "brand {:?}: iys_code and brand_code must be positive integers",
+                    b.key
+                ));
+            }
+            if b.iys_code != self.iys.iys_code {
+                p.push(format!(
+                    "brand {:?}: iys_code {} differs from iys.iys_code {}",
+                    b.key, b.iys_code, self.iys.iys_code
+                ));
+            }
+        }
+        if self.api.tokens.iter().any(|t| t.token.expose().len() < 16) {
+            p.push("api.tokens: every token must be at least 16 characters".into());
+        }
+        if self.iys.mode == IysMode::Live {
+            if self
+                .api
+                .tokens
+                .iter()
+                .any(|t| t.token.expose() == DEV_TOKEN)
+            {
+                p.push(
+                    "api.tokens: the development token must be replaced when iys.mode = \"live\""
+                        .into(),
+                );
+            }
+            if !self.iys.base_url.starts_with("https://") {
+                p.push("iys.base_url must be https:// in live mode".into());
+            }
+            if self.iys.username.is_empty() || self.iys.password.expose().is_empty() {
+                p.push("iys.username and iys.password are required in live mode".into());
+            }
+        }
+        if p.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::Invalid(p))
+        }
+    }
+
+    pub fn brand_by_code(&self, brand_code: i64) -> Option<&Brand> {
+        self.brands.iter().find(|b| b.brand_code == brand_code)
+    }
+
+    pub fn brand_by_key(&self, key: &str) -> Option<&Brand> {
+        self.brands.iter().find(|b| b.key == key)
+    }
+
+    /// The effective configuration with secrets redacted, as `check-config` prints it.
+    pub fn redacted_toml(&self) -> String {
+        let out = toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render: {e}"));
+        // The database URL is not secret as a whole, only its password.
+        let url = crate::store::redact_url(self.database.url.expose());
+        out.replacen("url = \"***\"", &format!("url = {url:?}"), 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_load_and_validate() {
+        let c = Config::from_figment(Figment::from(Toml::string(DEFAULT_TOML))).unwrap();
+        assert_eq!(c.iys.mode, IysMode::Simulator);
+        assert_eq!(c.brands.len(), 1);
+        assert!(c.database.url.expose().starts_with("sqlite:"));
+    }
+
+    #[test]
+    fn every_problem_is_listed() {
+        let fig = Figment::from(Toml::string(DEFAULT_TOML)).merge(Toml::string(
+            r#"
+            [server]
+            listen = "nope"
+            [iys]
+            mode = "live"
+            base_url = "http://x"
+            "#,
+        ));
+        let err = Config::from_figment(fig).unwrap_err().to_string();
+        assert!(err.contains("server.listen"), "{err}");
+        assert!(err.contains("development token"), "{err}");
+        assert!(err.contains("https://"), "{err}");
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        let fig = Figment::from(Toml::string(DEFAULT_TOML))
+            .merge(Toml::string("[server]\nlisten_port = 1\n"));
+        assert!(Config::from_figment(fig).is_err());
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let c = Config::from_figment(Figment::from(Toml::string(DEFAULT_TOML))).unwrap();
+        let shown = c.redacted_toml();
+        assert!(!shown.contains("sim-password"), "{shown}");
+        assert!(!shown.contains(DEV_TOKEN), "{shown}");
+        assert!(shown.contains("sqlite://data/iys-relay.db"), "{shown}");
+        assert!(!format!("{c:?}").contains("sim-password"));
+    }
+}

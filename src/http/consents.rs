@@ -1,0 +1,148 @@
+//! Suppression API: "may we send to this person?", single and bulk (≤ 1000).
+
+use axum::Json;
+use axum::extract::{Path, State};
+use serde::{Deserialize, Serialize};
+
+use super::auth::ApiCaller;
+use super::json::{ApiJson, ApiQuery};
+use crate::app::AppState;
+use crate::domain::{Brand, ConsentType, Recipient, RecipientType};
+use crate::error::ApiError;
+use crate::ledger::SuppressionAnswer;
+use crate::store::AddressKey;
+
+pub const MAX_BULK: usize = 1000;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LookupQuery {
+    /// Brand key (`demo`) or İYS brand code; optional when only one brand is configured.
+    pub brand: Option<String>,
+    #[serde(rename = "type")]
+    pub consent_type: ConsentType,
+    #[serde(default)]
+    pub recipient_type: Option<RecipientType>,
+}
+
+/// Resolves `?brand=` (key or numeric code) against the configured brands.
+pub fn resolve_brand<'a>(st: &'a AppState, brand: Option<&str>) -> Result<&'a Brand, ApiError> {
+    match brand {
+        None if st.config.brands.len() == 1 => Ok(&st.config.brands[0]),
+        None => Err(ApiError::bad_request(
+            "brand_required",
+            "several brands are configured: pass brand=<key or code>",
+        )),
+        Some(b) => st
+            .config
+            .brand_by_key(b)
+            .or_else(|| {
+                b.parse::<i64>()
+                    .ok()
+                    .and_then(|c| st.config.brand_by_code(c))
+            })
+            .ok_or_else(|| {
+                ApiError::bad_request("unknown_brand", format!("brand {b:?} is not configured"))
+            }),
+    }
+}
+
+pub async fn lookup(
+    State(st): State<AppState>,
+    _caller: ApiCaller,
+    Path(recipient): Path<String>,
+    ApiQuery(q): ApiQuery<LookupQuery>,
+) -> Result<Json<SuppressionAnswer>, ApiError> {
+    let brand = resolve_brand(&st, q.brand.as_deref())?;
+    let recipient = Recipient::parse_for(&recipient, q.consent_type)
+        .map_err(|e| ApiError::unprocessable("invalid_recipient", e.to_string()))?;
+    let recipient_type = q.recipient_type.unwrap_or(RecipientType::Bireysel);
+    let key = AddressKey {
+        brand_code: brand.brand_code,
+        recipient: recipient.as_str().to_string(),
+        recipient_type,
+        consent_type: q.consent_type,
+    };
+    let state = st.ledger.store().consent_state(&key).await?;
+    Ok(Json(st.ledger.policy.answer(
+        recipient.as_str(),
+        brand.brand_code,
+        q.consent_type,
+        recipient_type,
+        state.as_ref(),
+    )))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckRequest {
+    pub brand: Option<String>,
+    #[serde(rename = "type")]
+    pub consent_type: ConsentType,
+    #[serde(default)]
+    pub recipient_type: Option<RecipientType>,
+    pub recipients: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct InvalidRecipient {
+    pub index: usize,
+    pub error: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CheckResponse {
+    /// One answer per valid input, in input order (normalised recipient in each).
+    pub results: Vec<SuppressionAnswer>,
+    /// Inputs that are not valid recipients for this type (by index; the value is not echoed).
+    pub invalid: Vec<InvalidRecipient>,
+}
+
+pub async fn check(
+    State(st): State<AppState>,
+    _caller: ApiCaller,
+    ApiJson(req): ApiJson<CheckRequest>,
+) -> Result<Json<CheckResponse>, ApiError> {
+    if req.recipients.len() > MAX_BULK {
+        return Err(ApiError::unprocessable(
+            "too_many_recipients",
+            format!("at most {MAX_BULK} recipients per call"),
+        ));
+    }
+    let brand = resolve_brand(&st, req.brand.as_deref())?;
+    let recipient_type = req.recipient_type.unwrap_or(RecipientType::Bireysel);
+    let mut parsed = Vec::with_capacity(req.recipients.len());
+    let mut invalid = Vec::new();
+    for (index, raw) in req.recipients.iter().enumerate() {
+        match Recipient::parse_for(raw, req.consent_type) {
+            Ok(r) => parsed.push(r.as_str().to_string()),
+            Err(e) => invalid.push(InvalidRecipient {
+                index,
+                error: e.to_string(),
+            }),
+        }
+    }
+    let mut unique = parsed.clone();
+    unique.sort();
+    unique.dedup();
+    let states = st
+        .ledger
+        .store()
+        .consent_states(brand.brand_code, recipient_type, req.consent_type, &unique)
+        .await?;
+    let by_recipient: std::collections::HashMap<&str, _> =
+        states.iter().map(|s| (s.recipient.as_str(), s)).collect();
+    let results = parsed
+        .iter()
+        .map(|r| {
+            st.ledger.policy.answer(
+                r,
+                brand.brand_code,
+                req.consent_type,
+                recipient_type,
+                by_recipient.get(r.as_str()).copied(),
+            )
+        })
+        .collect();
+    Ok(Json(CheckResponse { results, invalid }))
+}

@@ -1,0 +1,23 @@
+//! The HTTP edge: routes, authentication, error mapping. Handlers parse, call one service
+//! function and map the result.
+
+pub mod auth;
+pub mod consents;
+pub mod health;
+pub mod json;
+
+use axum::Router;
+use axum::routing::{get, post};
+
+use crate::app::AppState;
+
+pub fn router(state: AppState) -> Router {
+    let max_body = state.config.server.max_body_bytes;
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/v1/consents/check", post(consents::check))
+        .route("/v1/consents/{recipient}", get(consents::lookup))
+        .layer(axum::extract::DefaultBodyLimit::max(max_body))
+        .with_state(state)
+}

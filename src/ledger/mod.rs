@@ -1,0 +1,189 @@
+//! The ledger: records each movement at once, durably, with its evidence, and answers
+//! "may we send?" from the derived state.
+//!
+//! `record()` is the hot path of the whole service. Callers hand their intent to one writer task
+//! that takes everything queued at that moment and commits it in ONE transaction (group commit):
+//! under load, many concurrent webhooks share one fsync instead of paying one each. A caller gets
+//! its answer only after that commit, so an acknowledged event is on disk.
+
+mod suppression;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::{Notify, mpsc, oneshot};
+
+use crate::domain::ConsentIntent;
+use crate::domain::calendar::{BusinessCalendar, CalendarError};
+use crate::domain::time::Clock;
+use crate::store::{JobTimes, NewEvent, RecordOutcome, Store, StoreError};
+
+pub use suppression::{MaySend, SuppressionAnswer, SuppressionPolicy};
+
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    #[error("storage failed: {0}")]
+    Store(#[from] StoreError),
+    #[error("cannot compute the İYS deadline: {0}")]
+    Calendar(#[from] CalendarError),
+    #[error("the ledger writer has stopped")]
+    Unavailable,
+}
+
+/// What `record` returns: the stored event and, for reportable movements, the legal deadline.
+pub type Recorded = RecordOutcome;
+
+struct Pending {
+    event: NewEvent,
+    reply: oneshot::Sender<Result<RecordOutcome, String>>,
+}
+
+#[derive(Clone)]
+pub struct Ledger {
+    store: Arc<dyn Store>,
+    calendar: Arc<BusinessCalendar>,
+    clock: Arc<dyn Clock>,
+    tx: mpsc::Sender<Pending>,
+    target_business_days: u32,
+    /// Woken after a commit that created report jobs, so the reporter need not poll.
+    pub reporter_wake: Arc<Notify>,
+    pub policy: SuppressionPolicy,
+}
+
+impl Ledger {
+    /// Starts the group-commit writer task. It ends when every `Ledger` clone is dropped.
+    pub fn start(
+        store: Arc<dyn Store>,
+        calendar: Arc<BusinessCalendar>,
+        clock: Arc<dyn Clock>,
+        group_commit_max: usize,
+        target_business_days: u32,
+        policy: SuppressionPolicy,
+    ) -> Self {
+        let (tx, rx) = mpsc::channel(group_commit_max.max(1) * 4);
+        let reporter_wake = Arc::new(Notify::new());
+        tokio::spawn(writer(
+            store.clone(),
+            clock.clone(),
+            rx,
+            group_commit_max.max(1),
+            reporter_wake.clone(),
+        ));
+        Self {
+            store,
+            calendar,
+            clock,
+            tx,
+            target_business_days,
+            reporter_wake,
+            policy,
+        }
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    pub fn calendar(&self) -> &BusinessCalendar {
+        &self.calendar
+    }
+
+    /// Report timing for a movement: due now, internal target, legal deadline. İYS (H467) counts
+    /// from the consent date, so that date starts the clock when it is earlier than the receipt.
+    pub fn job_times(
+        &self,
+        consent_at: DateTime<Utc>,
+        received_at: DateTime<Utc>,
+    ) -> Result<JobTimes, CalendarError> {
+        let start = consent_at.min(received_at);
+        let deadline_at = self.calendar.iys_deadline(start)?;
+        let target_at = self
+            .calendar
+            .end_of_nth_business_day(start, self.target_business_days)?
+            .min(deadline_at);
+        Ok(JobTimes {
+            due_at: received_at,
+            target_at,
+            deadline_at,
+        })
+    }
+
+    /// Records one movement; returns after it is committed. Duplicates return the original.
+    pub async fn record(&self, intent: ConsentIntent) -> Result<Recorded, LedgerError> {
+        let received_at = self.clock.now();
+        // Citizens' own changes come from İYS: they are never reported back.
+        let report = if intent.source.is_hs() {
+            Some(self.job_times(intent.consent_at, received_at)?)
+        } else {
+            None
+        };
+        let (reply, rx) = oneshot::channel();
+        let event = NewEvent {
+            intent,
+            received_at,
+            report,
+        };
+        self.tx
+            .send(Pending { event, reply })
+            .await
+            .map_err(|_| LedgerError::Unavailable)?;
+        match rx.await {
+            Ok(Ok(outcome)) => Ok(outcome),
+            Ok(Err(msg)) => Err(LedgerError::Store(StoreError::Corrupt(msg))),
+            Err(_) => Err(LedgerError::Unavailable),
+        }
+    }
+}
+
+async fn writer(
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    mut rx: mpsc::Receiver<Pending>,
+    max: usize,
+    wake: Arc<Notify>,
+) {
+    let mut batch: Vec<Pending> = Vec::with_capacity(max);
+    while rx.recv_many(&mut batch, max).await > 0 {
+        let events: Vec<NewEvent> = batch.iter().map(|p| p.event.clone()).collect();
+        let now = clock.now();
+        let results: Vec<Result<RecordOutcome, String>> = match store
+            .record_batch(&events, now)
+            .await
+        {
+            Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
+            // One bad item must not fail its neighbours: fall back to one transaction each.
+            Err(e) if events.len() > 1 => {
+                tracing::warn!(error = %e, size = events.len(), "group commit failed; retrying items one by one");
+                let mut out = Vec::with_capacity(events.len());
+                for ev in &events {
+                    out.push(
+                        store
+                            .record_batch(std::slice::from_ref(ev), now)
+                            .await
+                            .map(|mut v| v.remove(0))
+                            .map_err(|e| e.to_string()),
+                    );
+                }
+                out
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "ledger commit failed");
+                vec![Err(e.to_string())]
+            }
+        };
+        if results
+            .iter()
+            .any(|r| matches!(r, Ok(o) if !o.duplicate && o.job_id.is_some()))
+        {
+            wake.notify_one();
+        }
+        for (p, r) in batch.drain(..).zip(results) {
+            // The caller may have gone away (client disconnect); the event is stored regardless.
+            let _ = p.reply.send(r);
+        }
+    }
+}

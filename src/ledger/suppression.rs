@@ -1,0 +1,130 @@
+//! "May brand B send type T to recipient R?", answered from the current-state table.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::domain::{ConsentType, RecipientType, Source, Status};
+use crate::store::ConsentState;
+
+#[derive(Debug, Clone, Copy)]
+pub struct SuppressionPolicy {
+    /// An ONAY counts only once İYS holds it (the law: consent must be in İYS).
+    pub require_iys_confirmation: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MaySend {
+    Yes,
+    /// No consent recorded for this address.
+    NoConsent,
+    /// The recipient rejected (RET).
+    Rejected,
+    /// ONAY recorded here but not yet registered in İYS.
+    PendingIysRegistration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SuppressionAnswer {
+    pub recipient: String,
+    pub brand_code: i64,
+    #[serde(rename = "type")]
+    pub consent_type: ConsentType,
+    pub recipient_type: RecipientType,
+    pub status: Option<Status>,
+    pub consent_date: Option<DateTime<Utc>>,
+    pub source: Option<Source>,
+    pub iys_confirmed: bool,
+    pub may_send: bool,
+    pub reason: MaySend,
+}
+
+impl SuppressionPolicy {
+    pub fn answer(
+        &self,
+        recipient: &str,
+        brand_code: i64,
+        consent_type: ConsentType,
+        recipient_type: RecipientType,
+        state: Option<&ConsentState>,
+    ) -> SuppressionAnswer {
+        let reason = match state {
+            None => MaySend::NoConsent,
+            Some(s) if s.status == Status::Ret => MaySend::Rejected,
+            Some(s) if self.require_iys_confirmation && !s.iys_confirmed => {
+                MaySend::PendingIysRegistration
+            }
+            Some(_) => MaySend::Yes,
+        };
+        SuppressionAnswer {
+            recipient: recipient.to_string(),
+            brand_code,
+            consent_type,
+            recipient_type,
+            status: state.map(|s| s.status),
+            consent_date: state.map(|s| s.consent_at),
+            source: state.map(|s| s.source),
+            iys_confirmed: state.is_some_and(|s| s.iys_confirmed),
+            may_send: reason == MaySend::Yes,
+            reason,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Channel;
+    use crate::domain::time::from_ms;
+
+    fn state(status: Status, confirmed: bool) -> ConsentState {
+        ConsentState {
+            brand_code: 1,
+            recipient: "+905321234567".into(),
+            recipient_type: RecipientType::Bireysel,
+            consent_type: ConsentType::Mesaj,
+            status,
+            source: Source::HsMesaj,
+            channel: Channel::Sms,
+            consent_at: from_ms(0),
+            event_id: 1,
+            iys_confirmed: confirmed,
+            updated_at: from_ms(0),
+        }
+    }
+
+    #[test]
+    fn rules() {
+        let strict = SuppressionPolicy {
+            require_iys_confirmation: true,
+        };
+        let lax = SuppressionPolicy {
+            require_iys_confirmation: false,
+        };
+        let a = |p: &SuppressionPolicy, s: Option<&ConsentState>| {
+            p.answer(
+                "+905321234567",
+                1,
+                ConsentType::Mesaj,
+                RecipientType::Bireysel,
+                s,
+            )
+            .reason
+        };
+        assert_eq!(a(&strict, None), MaySend::NoConsent);
+        assert_eq!(
+            a(&strict, Some(&state(Status::Ret, true))),
+            MaySend::Rejected
+        );
+        assert_eq!(
+            a(&strict, Some(&state(Status::Ret, false))),
+            MaySend::Rejected
+        );
+        assert_eq!(
+            a(&strict, Some(&state(Status::Onay, false))),
+            MaySend::PendingIysRegistration
+        );
+        assert_eq!(a(&strict, Some(&state(Status::Onay, true))), MaySend::Yes);
+        assert_eq!(a(&lax, Some(&state(Status::Onay, false))), MaySend::Yes);
+    }
+}

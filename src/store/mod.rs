@@ -1,0 +1,259 @@
+//! Storage: the only place with SQL.
+//!
+//! `trait Store` is what the rest of the service sees. [`SqlStore`] implements it once over
+//! sqlx's `Any` driver, because SQLite and PostgreSQL accept the same SQL for everything the
+//! ledger does (`$n` placeholders, `ON CONFLICT`, `RETURNING`); what differs per backend
+//! (connection set-up, durability pragmas, the single-instance lock, job claiming with
+//! `FOR UPDATE SKIP LOCKED`, migrations) lives in `sqlite.rs` and `postgres.rs`.
+//! One trait method = one use-case step = one transaction.
+
+mod postgres;
+mod rows;
+mod sql;
+mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::domain::{Channel, ConsentIntent, ConsentType, RecipientType, Source, Status};
+
+pub use sql::{SqlStore, redact_url};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration error: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("unsupported database URL {0:?}: use sqlite://path or postgres://...")]
+    UnsupportedUrl(String),
+    #[error(
+        "another iys-relay process holds the SQLite database lock {0}; SQLite is single-instance (use PostgreSQL for replicas)"
+    )]
+    Locked(String),
+    #[error("stored data is not valid: {0}")]
+    Corrupt(String),
+    #[error("io error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// İYS's identity of a consent record.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct AddressKey {
+    pub brand_code: i64,
+    pub recipient: String,
+    pub recipient_type: RecipientType,
+    pub consent_type: ConsentType,
+}
+
+/// When a report job is due, and by when it must be in İYS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct JobTimes {
+    pub due_at: DateTime<Utc>,
+    pub target_at: DateTime<Utc>,
+    pub deadline_at: DateTime<Utc>,
+}
+
+/// An intent ready to be written: the ledger has computed its report deadline (if reportable).
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub intent: ConsentIntent,
+    pub received_at: DateTime<Utc>,
+    pub report: Option<JobTimes>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RecordOutcome {
+    pub event_id: i64,
+    /// True when this provider message id was already recorded: nothing was changed.
+    pub duplicate: bool,
+    pub job_id: Option<i64>,
+    pub deadline_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ConsentState {
+    pub brand_code: i64,
+    pub recipient: String,
+    pub recipient_type: RecipientType,
+    pub consent_type: ConsentType,
+    pub status: Status,
+    pub source: Source,
+    pub channel: Channel,
+    pub consent_at: DateTime<Utc>,
+    pub event_id: i64,
+    /// True once İYS holds this state (accepted report, or a change pulled from İYS).
+    pub iys_confirmed: bool,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoredEvent {
+    pub id: i64,
+    pub brand_code: i64,
+    pub recipient: String,
+    pub recipient_type: RecipientType,
+    pub consent_type: ConsentType,
+    pub status: Status,
+    pub source: Source,
+    pub channel: Channel,
+    pub consent_at: DateTime<Utc>,
+    pub received_at: DateTime<Utc>,
+    pub provider: String,
+    pub provider_message_id: String,
+    pub evidence: serde_json::Value,
+}
+
+/// Life of a report job. Terminal states: done, superseded, nothing_to_revoke, failed, expired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobState {
+    /// Waiting for `due_at`.
+    Pending,
+    /// Claimed by a reporter (lease), an HTTP call may be under way.
+    Leased,
+    /// Sent in an async İYS batch; waiting for the poll.
+    Batched,
+    /// İYS accepted it (or already held exactly this state).
+    Done,
+    /// A newer movement for the same address was reported instead; evidence kept.
+    Superseded,
+    /// A RET for an address İYS has no ONAY for: nothing to revoke there.
+    NothingToRevoke,
+    /// İYS refused it permanently (validation); needs an operator.
+    Failed,
+    /// The legal deadline passed before İYS accepted it.
+    Expired,
+}
+
+impl JobState {
+    pub const ALL: [JobState; 8] = [
+        JobState::Pending,
+        JobState::Leased,
+        JobState::Batched,
+        JobState::Done,
+        JobState::Superseded,
+        JobState::NothingToRevoke,
+        JobState::Failed,
+        JobState::Expired,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Pending => "pending",
+            JobState::Leased => "leased",
+            JobState::Batched => "batched",
+            JobState::Done => "done",
+            JobState::Superseded => "superseded",
+            JobState::NothingToRevoke => "nothing_to_revoke",
+            JobState::Failed => "failed",
+            JobState::Expired => "expired",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|j| j.as_str() == s)
+    }
+    pub fn is_open(self) -> bool {
+        matches!(
+            self,
+            JobState::Pending | JobState::Leased | JobState::Batched
+        )
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReportJob {
+    pub id: i64,
+    pub event_id: i64,
+    pub address: AddressKey,
+    pub consent_at: DateTime<Utc>,
+    pub state: JobState,
+    pub due_at: DateTime<Utc>,
+    pub target_at: DateTime<Utc>,
+    pub deadline_at: DateTime<Utc>,
+    pub attempts: i64,
+    pub lease_owner: Option<String>,
+    pub lease_until: Option<DateTime<Utc>>,
+    pub batch_id: Option<String>,
+    pub transaction_id: Option<String>,
+    pub last_error: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct QueueSummary {
+    pub by_state: Vec<(String, i64)>,
+    /// Open jobs with the nearest legal deadlines first.
+    pub nearest: Vec<ReportJob>,
+    pub oldest_open_created_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Readiness {
+    pub backend: Backend,
+    pub applied_migrations: i64,
+    pub expected_migrations: i64,
+}
+
+impl Readiness {
+    pub fn is_ready(&self) -> bool {
+        self.applied_migrations >= self.expected_migrations
+    }
+}
+
+/// A request the service could not accept, kept for review.
+#[derive(Debug, Clone)]
+pub struct QuarantineItem {
+    pub received_at: DateTime<Utc>,
+    pub route: String,
+    pub reason: String,
+    pub content_type: Option<String>,
+    pub ip: Option<String>,
+    pub body: Vec<u8>,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    fn backend(&self) -> Backend;
+    async fn migrate(&self) -> Result<(), StoreError>;
+    async fn readiness(&self) -> Result<Readiness, StoreError>;
+
+    /// Writes events, state and report jobs for all `items` in ONE transaction (group commit).
+    /// Duplicates (same provider + provider message id) return the original and change nothing.
+    async fn record_batch(
+        &self,
+        items: &[NewEvent],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<RecordOutcome>, StoreError>;
+
+    async fn consent_state(&self, key: &AddressKey) -> Result<Option<ConsentState>, StoreError>;
+    /// States for many recipients of one brand and type (missing ones are simply absent).
+    async fn consent_states(
+        &self,
+        brand_code: i64,
+        recipient_type: RecipientType,
+        consent_type: ConsentType,
+        recipients: &[String],
+    ) -> Result<Vec<ConsentState>, StoreError>;
+
+    async fn event(&self, id: i64) -> Result<Option<StoredEvent>, StoreError>;
+    async fn events_for_recipient(&self, recipient: &str) -> Result<Vec<StoredEvent>, StoreError>;
+    async fn job_for_event(&self, event_id: i64) -> Result<Option<ReportJob>, StoreError>;
+    async fn queue_summary(&self, nearest: i64) -> Result<QueueSummary, StoreError>;
+
+    async fn quarantine(&self, item: &QuarantineItem) -> Result<i64, StoreError>;
+    async fn quarantine_count(&self) -> Result<i64, StoreError>;
+}
+
+/// Opens the store named by `url` (`sqlite://...` or `postgres://...`).
+pub async fn connect(url: &str, max_connections: u32) -> Result<Arc<dyn Store>, StoreError> {
+    Ok(Arc::new(SqlStore::connect(url, max_connections).await?))
+}

@@ -1,0 +1,122 @@
+//! Shared test support: stores on both backends, intents, and a spawned app.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use iys_relay::domain::{
+    Channel, ConsentIntent, ConsentType, Evidence, Recipient, RecipientType, Source, Status,
+};
+use iys_relay::store::{self, Store};
+
+/// A store plus whatever keeps it alive (the SQLite temp dir).
+pub struct TestStore {
+    pub store: Arc<dyn Store>,
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+pub async fn sqlite() -> TestStore {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}/ledger.db", dir.path().display());
+    let store = store::connect(&url, 8).await.expect("sqlite store");
+    store.migrate().await.expect("migrate sqlite");
+    TestStore {
+        store,
+        url,
+        _dir: Some(dir),
+    }
+}
+
+/// The PostgreSQL server for tests. Never silently skipped: without `IYS_RELAY_TEST_PG_URL` the
+/// test fails unless `IYS_RELAY_TEST_SKIP_PG=1` says so explicitly.
+pub fn pg_admin_url() -> Option<String> {
+    match std::env::var("IYS_RELAY_TEST_PG_URL") {
+        Ok(u) if !u.is_empty() => Some(u),
+        _ if std::env::var("IYS_RELAY_TEST_SKIP_PG").as_deref() == Ok("1") => None,
+        _ => panic!(
+            "IYS_RELAY_TEST_PG_URL is not set: run the suite with `bash .ci/test` (starts PostgreSQL), \
+             or set IYS_RELAY_TEST_SKIP_PG=1 to skip the PostgreSQL half knowingly"
+        ),
+    }
+}
+
+/// A fresh, migrated PostgreSQL database for one test.
+pub async fn postgres() -> Option<TestStore> {
+    let admin = pg_admin_url()?;
+    let url = fresh_pg_database(&admin).await;
+    let store = store::connect(&url, 16).await.expect("pg store");
+    store.migrate().await.expect("migrate pg");
+    Some(TestStore {
+        store,
+        url,
+        _dir: None,
+    })
+}
+
+/// Creates an empty database on the test server and returns its URL.
+pub async fn fresh_pg_database(admin: &str) -> String {
+    sqlx::any::install_default_drivers();
+    let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+    let pool = sqlx::AnyPool::connect(admin)
+        .await
+        .expect("connect to test PostgreSQL");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&pool)
+        .await
+        .expect("create database");
+    pool.close().await;
+    let mut u = url::Url::parse(admin).expect("pg url");
+    u.set_path(&name);
+    u.to_string()
+}
+
+/// Runs each listed async check against SQLite and PostgreSQL as separate tests.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($check:ident),+ $(,)?) => {
+        mod sqlite_backend {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+               async fn $check() { let s = $crate::common::sqlite().await; super::$check(s.store.clone()).await; } )+
+        }
+        mod postgres_backend {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+               async fn $check() {
+                   let Some(s) = $crate::common::postgres().await else { return };
+                   super::$check(s.store.clone()).await;
+               } )+
+        }
+    };
+}
+
+pub fn at(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s)
+        .expect("rfc3339")
+        .with_timezone(&Utc)
+}
+
+pub fn intent(
+    msg_id: &str,
+    recipient: &str,
+    status: Status,
+    consent_at: DateTime<Utc>,
+) -> ConsentIntent {
+    ConsentIntent {
+        brand_code: 700000,
+        recipient: Recipient::parse(recipient).expect("recipient"),
+        recipient_type: RecipientType::Bireysel,
+        consent_type: ConsentType::Mesaj,
+        status,
+        source: Source::HsMesaj,
+        channel: Channel::Sms,
+        consent_at,
+        provider: "twilio".into(),
+        provider_message_id: msg_id.into(),
+        evidence: Evidence {
+            raw: serde_json::json!({"Body": "RET", "MessageSid": msg_id}),
+            ip: Some("203.0.113.9".into()),
+            user_agent: None,
+            call_id: None,
+        },
+    }
+}

@@ -1,0 +1,347 @@
+//! The store contract: every `Store` method, on SQLite and on PostgreSQL.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::{at, intent};
+use iys_relay::domain::calendar::BusinessCalendar;
+use iys_relay::domain::time::ManualClock;
+use iys_relay::domain::{ConsentType, RecipientType, Source, Status};
+use iys_relay::ledger::{Ledger, SuppressionPolicy};
+use iys_relay::store::{AddressKey, JobState, JobTimes, NewEvent, QuarantineItem, Store};
+
+const PHONE: &str = "+905321234567";
+
+fn times() -> JobTimes {
+    JobTimes {
+        due_at: at("2026-11-23T10:00:00Z"),
+        target_at: at("2026-11-24T20:59:59Z"),
+        deadline_at: at("2026-11-26T20:59:59Z"),
+    }
+}
+
+fn new_event(msg: &str, status: Status, consent_at: &str) -> NewEvent {
+    NewEvent {
+        intent: intent(msg, PHONE, status, at(consent_at)),
+        received_at: at(consent_at),
+        report: Some(times()),
+    }
+}
+
+fn key() -> AddressKey {
+    AddressKey {
+        brand_code: 700000,
+        recipient: PHONE.into(),
+        recipient_type: RecipientType::Bireysel,
+        consent_type: ConsentType::Mesaj,
+    }
+}
+
+async fn readiness_reports_applied_migrations(store: Arc<dyn Store>) {
+    let r = store.readiness().await.unwrap();
+    assert!(r.is_ready(), "{r:?}");
+    assert_eq!(r.applied_migrations, r.expected_migrations);
+    // Migrating twice is harmless.
+    store.migrate().await.unwrap();
+}
+
+async fn record_writes_event_state_and_job(store: Arc<dyn Store>) {
+    let now = at("2026-11-23T10:00:01Z");
+    let out = store
+        .record_batch(
+            &[new_event("SM1", Status::Ret, "2026-11-23T10:00:00Z")],
+            now,
+        )
+        .await
+        .unwrap();
+    assert_eq!(out.len(), 1);
+    let o = &out[0];
+    assert!(!o.duplicate);
+    assert_eq!(o.deadline_at, Some(times().deadline_at));
+
+    let ev = store
+        .event(o.event_id)
+        .await
+        .unwrap()
+        .expect("event stored");
+    assert_eq!(ev.recipient, PHONE);
+    assert_eq!(ev.status, Status::Ret);
+    assert_eq!(ev.provider_message_id, "SM1");
+    assert_eq!(ev.evidence["raw"]["Body"], "RET");
+    assert_eq!(ev.evidence["ip"], "203.0.113.9");
+
+    let st = store.consent_state(&key()).await.unwrap().expect("state");
+    assert_eq!(st.status, Status::Ret);
+    assert_eq!(st.event_id, o.event_id);
+    assert!(
+        !st.iys_confirmed,
+        "an HS movement is not in İYS until reported"
+    );
+
+    let job = store.job_for_event(o.event_id).await.unwrap().expect("job");
+    assert_eq!(job.state, JobState::Pending);
+    assert_eq!(job.deadline_at, times().deadline_at);
+    assert_eq!(job.address, key());
+}
+
+async fn duplicate_returns_original_and_changes_nothing(store: Arc<dyn Store>) {
+    let now = at("2026-11-23T10:00:01Z");
+    let first = store
+        .record_batch(
+            &[new_event("SM2", Status::Ret, "2026-11-23T10:00:00Z")],
+            now,
+        )
+        .await
+        .unwrap();
+    // Same provider message id, different content: still the original.
+    let again = store
+        .record_batch(
+            &[new_event("SM2", Status::Onay, "2026-11-23T11:00:00Z")],
+            now,
+        )
+        .await
+        .unwrap();
+    assert!(again[0].duplicate);
+    assert_eq!(again[0].event_id, first[0].event_id);
+    assert_eq!(again[0].job_id, first[0].job_id);
+    assert_eq!(store.events_for_recipient(PHONE).await.unwrap().len(), 1);
+    assert_eq!(
+        store.consent_state(&key()).await.unwrap().unwrap().status,
+        Status::Ret
+    );
+    // Within one batch too.
+    let both = store
+        .record_batch(
+            &[
+                new_event("SM3", Status::Onay, "2026-11-23T12:00:00Z"),
+                new_event("SM3", Status::Onay, "2026-11-23T12:00:00Z"),
+            ],
+            now,
+        )
+        .await
+        .unwrap();
+    assert!(!both[0].duplicate && both[1].duplicate);
+    assert_eq!(both[0].event_id, both[1].event_id);
+}
+
+async fn newest_consent_date_wins(store: Arc<dyn Store>) {
+    let now = at("2026-11-23T12:00:00Z");
+    store
+        .record_batch(&[new_event("A", Status::Onay, "2026-11-23T11:00:00Z")], now)
+        .await
+        .unwrap();
+    // An older movement arriving late is kept as evidence but does not change the state.
+    store
+        .record_batch(&[new_event("B", Status::Ret, "2026-11-23T10:00:00Z")], now)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.consent_state(&key()).await.unwrap().unwrap().status,
+        Status::Onay
+    );
+    store
+        .record_batch(&[new_event("C", Status::Ret, "2026-11-23T11:30:00Z")], now)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.consent_state(&key()).await.unwrap().unwrap().status,
+        Status::Ret
+    );
+    assert_eq!(store.events_for_recipient(PHONE).await.unwrap().len(), 3);
+}
+
+async fn citizen_changes_are_confirmed_and_not_reported(store: Arc<dyn Store>) {
+    let mut e = new_event("iys-tx-1", Status::Ret, "2026-11-23T10:00:00Z");
+    e.intent.source = Source::IysMobil;
+    e.report = None;
+    let out = store
+        .record_batch(&[e], at("2026-11-23T10:00:01Z"))
+        .await
+        .unwrap();
+    assert_eq!(out[0].job_id, None);
+    assert!(
+        store
+            .job_for_event(out[0].event_id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let st = store.consent_state(&key()).await.unwrap().unwrap();
+    assert!(st.iys_confirmed);
+    assert_eq!(st.source, Source::IysMobil);
+}
+
+async fn bulk_states(store: Arc<dyn Store>) {
+    let now = at("2026-11-23T12:00:00Z");
+    let mut items = Vec::new();
+    for n in 0..50 {
+        let phone = format!("+90532123{n:04}");
+        let mut e = new_event(&format!("M{n}"), Status::Onay, "2026-11-23T11:00:00Z");
+        e.intent.recipient = iys_relay::domain::Recipient::parse(&phone).unwrap();
+        items.push(e);
+    }
+    let out = store.record_batch(&items, now).await.unwrap();
+    assert_eq!(out.iter().filter(|o| !o.duplicate).count(), 50);
+    let ask: Vec<String> = (0..60).map(|n| format!("+90532123{n:04}")).collect();
+    let states = store
+        .consent_states(700000, RecipientType::Bireysel, ConsentType::Mesaj, &ask)
+        .await
+        .unwrap();
+    assert_eq!(states.len(), 50);
+    assert!(
+        store
+            .consent_states(700000, RecipientType::Bireysel, ConsentType::Arama, &ask)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .consent_states(700000, RecipientType::Bireysel, ConsentType::Mesaj, &[])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn queue_summary_counts_and_orders(store: Arc<dyn Store>) {
+    let now = at("2026-11-23T12:00:00Z");
+    let mut late = new_event("Q1", Status::Ret, "2026-11-23T11:00:00Z");
+    late.report = Some(JobTimes {
+        deadline_at: at("2026-11-30T20:59:59Z"),
+        ..times()
+    });
+    store
+        .record_batch(
+            &[late, new_event("Q2", Status::Ret, "2026-11-23T11:00:00Z")],
+            now,
+        )
+        .await
+        .unwrap();
+    let s = store.queue_summary(10).await.unwrap();
+    assert_eq!(s.by_state, vec![("pending".to_string(), 2)]);
+    assert_eq!(s.nearest.len(), 2);
+    assert!(s.nearest[0].deadline_at < s.nearest[1].deadline_at);
+    assert_eq!(s.oldest_open_created_at, Some(now));
+}
+
+async fn quarantine_keeps_raw_bytes(store: Arc<dyn Store>) {
+    let item = QuarantineItem {
+        received_at: at("2026-11-23T12:00:00Z"),
+        route: "/webhooks/twilio/sms".into(),
+        reason: "invalid UTF-8".into(),
+        content_type: Some("application/x-www-form-urlencoded".into()),
+        ip: None,
+        body: vec![0xff, 0xfe, b'R'],
+    };
+    let id = store.quarantine(&item).await.unwrap();
+    assert!(id > 0);
+    assert_eq!(store.quarantine_count().await.unwrap(), 1);
+}
+
+/// 100 concurrent writers of one provider message id straight at the store: one event.
+async fn concurrent_store_writes_dedupe(store: Arc<dyn Store>) {
+    let mut tasks = Vec::new();
+    for _ in 0..100 {
+        let s = store.clone();
+        tasks.push(tokio::spawn(async move {
+            s.record_batch(
+                &[new_event("SAME", Status::Ret, "2026-11-23T10:00:00Z")],
+                at("2026-11-23T10:00:01Z"),
+            )
+            .await
+        }));
+    }
+    let mut ids = std::collections::HashSet::new();
+    let mut fresh = 0;
+    for t in tasks {
+        let o = t.await.unwrap().unwrap().remove(0);
+        ids.insert(o.event_id);
+        fresh += usize::from(!o.duplicate);
+    }
+    assert_eq!(ids.len(), 1);
+    assert_eq!(fresh, 1);
+    assert_eq!(store.events_for_recipient(PHONE).await.unwrap().len(), 1);
+}
+
+/// 100 concurrent `Ledger::record()` calls of one provider message id: one event (group commit).
+async fn concurrent_ledger_records_dedupe(store: Arc<dyn Store>) {
+    let clock = Arc::new(ManualClock::new(at("2026-11-23T10:00:00Z")));
+    let ledger = Ledger::start(
+        store.clone(),
+        Arc::new(BusinessCalendar::turkish()),
+        clock,
+        64,
+        1,
+        SuppressionPolicy {
+            require_iys_confirmation: true,
+        },
+    );
+    let mut tasks = Vec::new();
+    for _ in 0..100 {
+        let l = ledger.clone();
+        tasks.push(tokio::spawn(async move {
+            l.record(intent(
+                "SAME-L",
+                PHONE,
+                Status::Ret,
+                at("2026-11-23T10:00:00Z"),
+            ))
+            .await
+        }));
+    }
+    let mut fresh = 0;
+    let mut ids = std::collections::HashSet::new();
+    for t in tasks {
+        let o = t.await.unwrap().unwrap();
+        ids.insert(o.event_id);
+        fresh += usize::from(!o.duplicate);
+        // Monday 10:00 UTC → Thursday 23:59:59 Istanbul.
+        assert_eq!(o.deadline_at, Some(at("2026-11-26T20:59:59Z")));
+    }
+    assert_eq!((ids.len(), fresh), (1, 1));
+    assert_eq!(store.events_for_recipient(PHONE).await.unwrap().len(), 1);
+    let job = store
+        .job_for_event(*ids.iter().next().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        job.target_at,
+        at("2026-11-24T20:59:59Z"),
+        "internal target: end of the next business day"
+    );
+}
+
+on_both_backends!(
+    readiness_reports_applied_migrations,
+    record_writes_event_state_and_job,
+    duplicate_returns_original_and_changes_nothing,
+    newest_consent_date_wins,
+    citizen_changes_are_confirmed_and_not_reported,
+    bulk_states,
+    queue_summary_counts_and_orders,
+    quarantine_keeps_raw_bytes,
+    concurrent_store_writes_dedupe,
+    concurrent_ledger_records_dedupe,
+);
+
+#[test]
+fn migrations_have_the_same_versions_on_both_backends() {
+    let names = |dir: &str| -> Vec<String> {
+        let mut v: Vec<String> =
+            std::fs::read_dir(format!("{}/migrations/{dir}", env!("CARGO_MANIFEST_DIR")))
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+        v.sort();
+        v
+    };
+    let (s, p) = (names("sqlite"), names("postgres"));
+    assert!(!s.is_empty());
+    assert_eq!(
+        s, p,
+        "migrations/sqlite and migrations/postgres must hold the same versions and names"
+    );
+}
