@@ -1,0 +1,1 @@
+//! Provider-neutral JSON MO webhook (placeholder)
