@@ -5,10 +5,12 @@
 //! evidence and enqueues an İYS report job with its legal deadline; the reporter delivers them.
 
 pub mod app;
+pub mod channels;
 pub mod config;
 pub mod domain;
 pub mod error;
 pub mod http;
 pub mod ledger;
+pub mod providers;
 pub mod store;
 pub mod telemetry;

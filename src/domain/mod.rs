@@ -4,6 +4,7 @@ pub mod brand;
 pub mod calendar;
 pub mod consent;
 pub mod intent;
+pub mod keywords;
 pub mod recipient;
 pub mod time;
 
