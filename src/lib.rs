@@ -10,6 +10,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod http;
+pub mod iys;
 pub mod ledger;
 pub mod providers;
 pub mod store;

@@ -1,0 +1,556 @@
+//! İYS errors: the code catalogue, what each code means for a retry, and a lenient body parser.
+//!
+//! Decisions branch on the `H…` code, not on the HTTP status (H467 comes back as 400 in one
+//! example and 422 elsewhere, API-NOTES §10.10). The status is only a fallback for bodies
+//! without a known code (gateway pages, OAuth errors).
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+use serde_json::Value;
+
+/// What the caller should do with a failed call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorClass {
+    /// Server trouble or network: retry later with back-off.
+    Transient,
+    /// 429: retry after the limit window (H124 per second, H084/H086/H089 per hour).
+    RateLimited,
+    /// 401 H351: the token was refused even after one refresh.
+    AuthExpired,
+    /// Validation, authorization or business rule: never resend as is.
+    Permanent,
+    /// H174: RET over RET; İYS already holds this status.
+    AlreadyDone,
+    /// H175: a first-ever RET; there is no consent to withdraw.
+    NothingToRevoke,
+    /// H467: older than three business days; İYS will not take it.
+    TooLate,
+    /// H178: İYS holds a movement with a later consentDate.
+    OutOfOrder,
+}
+
+impl ErrorClass {
+    /// True when the same request may succeed if sent again later.
+    pub fn is_retryable(self) -> bool {
+        matches!(
+            self,
+            ErrorClass::Transient | ErrorClass::RateLimited | ErrorClass::AuthExpired
+        )
+    }
+}
+
+/// One row of the official HATA KODLARI table (consent-relevant rows plus codes seen in examples).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CatalogueEntry {
+    pub code: &'static str,
+    /// The status the table documents; İYS does not always keep to it.
+    pub http: u16,
+    pub class: ErrorClass,
+    /// Turkish text as İYS spells it (placeholders such as `{{brandCode}}` kept).
+    pub message: &'static str,
+}
+
+const fn e(
+    code: &'static str,
+    http: u16,
+    class: ErrorClass,
+    message: &'static str,
+) -> CatalogueEntry {
+    CatalogueEntry {
+        code,
+        http,
+        class,
+        message,
+    }
+}
+
+use ErrorClass::{
+    AlreadyDone, AuthExpired, NothingToRevoke, OutOfOrder, Permanent, RateLimited, TooLate,
+    Transient,
+};
+
+/// API-NOTES §6. Transient: every 5xx, 503 H192 and 400 H123 ("servis meşgul").
+#[rustfmt::skip]
+pub static CATALOGUE: &[CatalogueEntry] = &[
+    e("H001", 404, Permanent, "Hizmet Sağlayıcı:{{iysCode}} bulunamadı."),
+    e("H014", 400, Permanent, "Gönderilen istek JSON formatına uygun olmalıdır."),
+    e("H015", 500, Transient, "Beklenmedik bir hata oluştu."),
+    e("H018", 404, Permanent, "Marka:{{brandCode}} bulunamadı."),
+    e("H058", 404, Permanent, "Bayi:{{retailerCode}} bulunamadı.!"),
+    e("H083", 429, RateLimited, "Saniyede kabul edilen istek limitinine ulaşıldı. Lütfen daha sonra tekrar deneyiniz."),
+    e("H084", 429, RateLimited, "Saatte kabul edilen kimlik doğrulama istek limitine ulaşıldı. Lütfen daha sonra tekrar deneyiniz."),
+    e("H085", 400, Permanent, "İzin ekleme isteği geçerli olmalıdır."),
+    e("H086", 429, RateLimited, "Saatte kabul edilen tekil izin durumu sorgulama istek limitine ulaşıldı. Lütfen daha sonra tekrar deneyiniz."),
+    e("H089", 429, RateLimited, "Saatte kabul edilen izin geçmişi listeleme istek limitine ulaşıldı. Lütfen daha sonra tekrar deneyiniz."),
+    e("H091", 422, Permanent, "İzin ekleme sayısı en fazla 1000 olmalıdır."),
+    e("H092", 400, Permanent, "Çoklu izin ekleme isteği geçerli olmalıdır."),
+    e("H093", 422, Permanent, "transactionId bulunamadı."),
+    e("H097", 400, Permanent, "İzin sorgulama isteği geçerli olmalıdır."),
+    e("H098", 400, Permanent, "Günlük izin değişim sorgulama isteği geçerli olmalıdır."),
+    e("H100", 500, Transient, "Sunucuya kurtarma verisi kaydedilemedi."),
+    e("H101", 500, Transient, "Sunucuya esas veri kaydedilemedi."),
+    e("H103", 500, Transient, "Sunucuda arama yapılamadı."),
+    e("H107", 500, Transient, "İzinler listelenemedi."),
+    e("H110", 422, Permanent, "Durum (status) bulunamadı."),
+    e("H111", 422, Permanent, "İzin tipi (type) bulunamadı."),
+    e("H112", 422, Permanent, "İzin tarihi (consentDate) bulunamadı."),
+    e("H113", 422, Permanent, "İzin kaynağı (source) bulunamadı."),
+    e("H114", 422, Permanent, "Alıcı (recipient) bulunamadı."),
+    e("H115", 422, Permanent, "Durum (status) için uygun değerler: ONAY, RET"),
+    e("H116", 422, Permanent, "Alıcı tipi (recipientType) için uygun değerler: BIREYSEL, TACIR"),
+    e("H117", 422, Permanent, "İzin tipi (type) için uygun değerler: ARAMA, MESAJ, EPOSTA"),
+    e("H118", 422, Permanent, "Alan değeri kabul edilemedi. İstek gövdesinde bulunabilecek değerler: recipientType, retailerAccess, recipient, retailerCode, source, type, consentDate, status olmalıdır."),
+    e("H119", 422, Permanent, "İzin kaynağı (source) için uygun değerler: HS_FIZIKSEL_ORTAM, HS_ISLAK_IMZA, HS_WEB, HS_CAGRI_MERKEZI, HS_SOSYAL_MEDYA, HS_EPOSTA, HS_MESAJ, HS_MOBIL, HS_EORTAM, HS_ETKINLIK, HS_2015, HS_ATM, HS_KARAR"),
+    e("H120", 422, Permanent, "Alıcı (recipient) kabul edilemedi. Geçerli bir eposta adresi giriniz."),
+    e("H121", 422, Permanent, "Alıcı (recipient) için E164 uluslararası([+][country code][area code][local phone number]) formatına uygun bir telefon numarası girilmelidir. (örn. +905992000000)"),
+    e("H122", 422, Permanent, "Alıcı (recipient) için E164 uluslararası ([+][country code][area code][local phone number]) formatına uygun bir telefon numarası (örn. +905992000000) ya da geçerli bir e-posta adresi girilmelidir."),
+    e("H123", 400, Transient, "Ulaşmaya çalıştığınız servis şu anda meşguldür. Lütfen daha sonra tekrar deneyiniz."),
+    e("H124", 429, RateLimited, "Saniyede kabul edilen istek limitine ulaşıldı. Lütfen daha sonra tekrar deneyiniz."),
+    e("H125", 422, Permanent, "Tek seferde eklenecek izin sayısı en fazla 1000 olmalıdır."),
+    e("H126", 422, Permanent, "İzin erişimi olan bayilerin (retailer) liste uzunluğu en fazla 100 olmalıdır."),
+    e("H127", 422, Permanent, "Alıcı listesi (recipients) uzunluğu en fazla 100 olmalıdır."),
+    e("H155", 422, Permanent, "İzin kaynağı “1 Mayıs 2015 öncesi” olan izinler için, izin tarihi sadece 2015-05-01 00:00:00 olabilir."),
+    e("H156", 422, Permanent, "İzinler için 1 Mayıs 2015’den önceki tarihler kabul edilmemektedir."),
+    e("H157", 422, Permanent, "Geçerli bir tarih girilmelidir."),
+    e("H158", 422, Permanent, "İzin tarihi yyyy-mm-dd hh:mm:ss formatında olmalıdır."),
+    e("H160", 422, Permanent, "Alıcı için telefon numaraları 15 karakterden uzun olmamalıdır."),
+    e("H162", 422, Permanent, "Mevcut tarih ve saatten ileri bir tarih ve saat girilmemelidir."),
+    e("H163", 422, Permanent, "Bayiler kabul edilemedi. Lütfen boş liste eklemeyiniz."),
+    e("H164", 422, Permanent, "Alıcı listesi (recipients) kabul edilemedi. Liste boş olmamalıdır."),
+    e("H166", 422, Permanent, "Alıcı (recipient) kabul edilemedi. Telefon numaraları 15 karakterden uzun olamaz."),
+    e("H168", 422, Permanent, "Alıcı listesi (recipients) bulunamadı."),
+    e("H169", 422, Permanent, "İzin erişimi olan bayiler (retailerAccess) bulunamadı."),
+    e("H170", 422, Permanent, "Alıcı tipi (recipientType) bulunamadı."),
+    e("H174", 400, AlreadyDone, "İzin durumu (status) güncellemesi için farklı bir durum girilmelidir. İzin durumu: ONAY / RET"),
+    e("H175", 400, NothingToRevoke, "İlk defa kaydedilen bir iznin durum (status) bilgisi RET olmamalıdır."),
+    e("H178", 400, OutOfOrder, "Sistemdeki iznin tarihinden önceki tarihli izinlerle güncelleme yapılamaz."),
+    e("H179", 500, Transient, "İzin tarihi karşılaştırması yapılamadı."),
+    e("H180", 403, Permanent, "İstek gövdesinde yer alan bayi İYS numarasıyla (retailerCode) herhangi bir bayi bulunamadı."),
+    e("H182", 422, Permanent, "offset değeri geçerli olmalıdır."),
+    e("H183", 422, Permanent, "limit değeri geçerli olmalıdır."),
+    e("H186", 422, Permanent, "Sayfalama (pagination) değeri en fazla 100 olabilir."),
+    e("H187", 422, Permanent, "limit değerleri sıfır olmamalıdır."),
+    e("H190", 422, Permanent, "iysCode integer bir değer olmalıdır."),
+    e("H191", 422, Permanent, "brandCode integer bir değer olmalıdır."),
+    e("H192", 503, Transient, "İstek zaman aşımına uğradı."),
+    e("H193", 422, Permanent, "Bayi İYS numarası ve alıcı değeri liste içinde tekrarlanamaz."),
+    e("H194", 422, Permanent, "İzin listede daha önce tanımlandı. Liste içinde izinler alıcı tipi (recipientType), tip (type) ve alıcı (recipient) değerleri için tekrarlanamaz."),
+    e("H198", 422, Permanent, "requestId 36 karakterden daha uzun olamaz."),
+    e("H199", 422, Permanent, "requestId sadece harflerden meydana gelemez."),
+    e("H250", 400, Permanent, "Kullanıcı adı veya şifre eksik!"),
+    e("H251", 401, Permanent, "Kullanıcı kimlik bilgileri geçersiz!"),
+    e("H252", 400, Permanent, "Kimlik doğrulaması yapılamadı. Kimlik bilgileri eksik!"),
+    e("H266", 400, Permanent, "iysCode değeri istek üzerinde bulunamadı."),
+    e("H267", 400, Permanent, "iysCode değeri boş olmamalıdır."),
+    e("H351", 401, AuthExpired, "Eksik veya geçersiz jeton!"),
+    e("H353", 403, Permanent, "Alan, kullanıcı izinleriyle eşleştirilemiyor"),
+    e("H363", 400, Permanent, "Bu servisi kullanabilmek için yetkiniz bulunmamaktadır."),
+    e("H400", 422, Permanent, "requestId sadece sayılardan meydana gelemez."),
+    e("H401", 400, Permanent, "Bayi eklenmesi beklenen izin sistemde bulunmamaktadır."),
+    e("H403", 400, Permanent, "İzin durumu sorgulama isteği geçerli olmalıdır."),
+    e("H408", 422, Permanent, "HS_KARAR kaynağından iletilen izinler için durum bilgisi RET olmalıdır."),
+    e("H412", 500, Transient, "Beklenmedik bir hata oluştu."),
+    e("H462", 400, Permanent, "TACIR izinleri güncellenirken izin tarihi (consentDate) verilmelidir"),
+    e("H463", 400, Permanent, "TACIR izinleri güncellenirken izin kaynağı (source) verilmelidir."),
+    e("H464", 422, Permanent, "İzin tipi (type) MESAJ için, alıcı (recipient) telefon formatında olmalıdır."),
+    e("H467", 422, TooLate, "Üç iş günü öncesinde alınan izinler kaydedilemez."),
+    e("H470", 500, Transient, "Beklenmedik bir hata oluştu."),
+    e("H476", 500, Transient, "Beklenmedik bir hata oluştu."),
+    e("H478", 422, Permanent, "Alıcı listesi (recipients) liste olmalıdır."),
+    e("H486", 400, Permanent, "İzin kaynağı (source) kabul edilemedi. İzin verilen değerler: HS_FIZIKSEL_ORTAM, HS_ISLAK_IMZA, HS_WEB, HS_CAGRI_MERKEZI, HS_SOSYAL_MEDYA, HS_EPOSTA, HS_MESAJ, HS_MOBIL, HS_EORTAM, HS_ETKINLIK, HS_2015, HS_ATM"),
+    e("H501", 422, Permanent, "Tarih formatı yyyy-aa-gg şeklinde olmalıdır."),
+    e("H502", 422, Permanent, "reportDate alanı en fazla 7 gün önce olabilir."),
+    e("H506", 422, Permanent, "İzin kaynağı (source) bulunamadı."),
+    e("H507", 422, Permanent, "limit alanı için karakter üst sınırı 1000 olmalıdır."),
+    e("H520", 403, Permanent, "Abonelik durumu {{PAUSED|EXPIRED}} iken sadece {{HS|Entegratör}} abonelik sorgulama servisine istek atılabilir."),
+    e("H521", 403, Permanent, "Abonelik durumu CLOSED iken api kullanılamamaktadır."),
+    e("H524", 403, Permanent, "{{iysCode}} için ait abonelik kaydı bulunamadı"),
+    e("H525", 422, Permanent, "Kullanılan izin sayısı maksimum sayıya ulaştığı için yeni izin eklenememektedir."),
+    e("H530", 422, Permanent, "Bağlantı oluşturulamadı. / Bağlantı kaldırılamadı."),
+    e("H531", 422, Permanent, "Bağlantı linki (url) https ile başlamalıdır."),
+    e("H586", 403, Permanent, "Aboneliğiniz API kullanımını içermemektedir."),
+];
+
+pub fn lookup(code: &str) -> Option<&'static CatalogueEntry> {
+    let code = code.trim();
+    CATALOGUE.iter().find(|e| e.code.eq_ignore_ascii_case(code))
+}
+
+/// One entry of an `errors[]` array, read leniently: every field optional, `value` any JSON.
+#[derive(Clone, Default, PartialEq)]
+pub struct ErrorItem {
+    /// `H…` code, or the OAuth `error` (`invalid_grant`) for token-endpoint failures.
+    pub code: Option<String>,
+    pub message: Option<String>,
+    /// Offending field, e.g. `["consentDate"]` or `["retailerAccess", 0]`.
+    pub location: Option<Value>,
+    /// The bad value echoed back; may be a recipient, so it is never printed.
+    pub value: Option<Value>,
+    /// 0-based position within a batch.
+    pub index: Option<usize>,
+}
+
+impl fmt::Debug for ErrorItem {
+    // `value` can echo a phone number or e-mail: keep it out of logs.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ErrorItem")
+            .field("code", &self.code)
+            .field("message", &self.message)
+            .field("location", &self.location)
+            .field("index", &self.index)
+            .field("value", &self.value.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+fn text(v: Option<&Value>) -> Option<String> {
+    match v? {
+        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+impl ErrorItem {
+    pub fn new(code: &str, message: &str) -> Self {
+        Self {
+            code: Some(code.into()),
+            message: Some(message.into()),
+            ..Self::default()
+        }
+    }
+
+    /// Reads one error object in any of the shapes İYS and its gateways use.
+    fn from_object(o: &serde_json::Map<String, Value>) -> Option<Self> {
+        // "code:" is a typo some 403 examples carry; OAuth bodies say error/error_description.
+        let code = text(o.get("code"))
+            .or_else(|| text(o.get("code:")))
+            .or_else(|| text(o.get("error")));
+        let message = text(o.get("message")).or_else(|| text(o.get("error_description")));
+        let index = match o.get("index") {
+            Some(Value::Number(n)) => n.as_u64().and_then(|n| usize::try_from(n).ok()),
+            Some(Value::String(s)) => s.trim().parse().ok(),
+            _ => None,
+        };
+        let item = Self {
+            code,
+            message,
+            location: o.get("location").filter(|v| !v.is_null()).cloned(),
+            value: o.get("value").cloned(),
+            index,
+        };
+        (item.code.is_some() || item.message.is_some()).then_some(item)
+    }
+
+    fn from_value(v: &Value) -> Option<Self> {
+        match v {
+            Value::Object(o) => Self::from_object(o),
+            Value::String(s) if !s.trim().is_empty() => Some(Self {
+                message: Some(s.trim().to_string()),
+                ..Self::default()
+            }),
+            _ => None,
+        }
+    }
+
+    pub fn class(&self) -> Option<ErrorClass> {
+        self.code.as_deref().and_then(lookup).map(|e| e.class)
+    }
+}
+
+impl<'de> Deserialize<'de> for ErrorItem {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = Value::deserialize(d)?;
+        Ok(Self::from_value(&v).unwrap_or_default())
+    }
+}
+
+/// Longest slice of a non-JSON body kept as a message (gateway HTML pages can be large).
+const RAW_MESSAGE_MAX: usize = 200;
+
+/// Parses any error body: `{"errors":[…]}`, a bare array, top-level `{code,message}`,
+/// `{message,status}`, OAuth `{error,error_description}`, or plain text. Never fails.
+pub fn parse_error_body(body: &[u8]) -> Vec<ErrorItem> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(o)) => match o.get("errors") {
+            Some(Value::Array(items)) if !items.is_empty() => {
+                items.iter().filter_map(ErrorItem::from_value).collect()
+            }
+            Some(single @ Value::Object(_)) => ErrorItem::from_value(single).into_iter().collect(),
+            _ => ErrorItem::from_object(&o).into_iter().collect(),
+        },
+        Ok(Value::Array(items)) => items.iter().filter_map(ErrorItem::from_value).collect(),
+        Ok(other) => ErrorItem::from_value(&other).into_iter().collect(),
+        Err(_) => {
+            let s = String::from_utf8_lossy(body);
+            let s = s.trim();
+            if s.is_empty() {
+                return Vec::new();
+            }
+            vec![ErrorItem {
+                message: Some(s.chars().take(RAW_MESSAGE_MAX).collect()),
+                ..ErrorItem::default()
+            }]
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IysErrorKind {
+    /// İYS (or something in front of it) answered with a non-success status.
+    Http,
+    /// Could not connect, or the connection broke.
+    Network,
+    Timeout,
+    /// A success status with a body we could not read.
+    Decode,
+    /// H084 earlier: no token requests until the lock-out ends (`retry_after`).
+    TokenLockout,
+    /// Refused before sending: İYS would reject it and count it against our success rate.
+    InvalidRequest,
+}
+
+/// A failed İYS call. `class()` says what to do next.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IysError {
+    pub kind: IysErrorKind,
+    pub status: Option<u16>,
+    pub errors: Vec<ErrorItem>,
+    /// From the `Retry-After` header, or the remaining lock-out for [`IysErrorKind::TokenLockout`].
+    pub retry_after: Option<Duration>,
+    /// Short technical detail (never a body or a recipient).
+    pub detail: String,
+}
+
+impl IysError {
+    pub fn http(status: u16, body: &[u8], retry_after: Option<Duration>) -> Self {
+        Self {
+            kind: IysErrorKind::Http,
+            status: Some(status),
+            errors: parse_error_body(body),
+            retry_after,
+            detail: String::new(),
+        }
+    }
+
+    pub fn other(kind: IysErrorKind, detail: impl Into<String>) -> Self {
+        Self {
+            kind,
+            status: None,
+            errors: Vec::new(),
+            retry_after: None,
+            detail: detail.into(),
+        }
+    }
+
+    /// The first error code in the body (an `H…` code or an OAuth error name).
+    pub fn code(&self) -> Option<&str> {
+        self.errors.iter().find_map(|e| e.code.as_deref())
+    }
+
+    pub fn class(&self) -> ErrorClass {
+        match self.kind {
+            IysErrorKind::Network | IysErrorKind::Timeout => return ErrorClass::Transient,
+            // A 2xx we cannot read: for v2 adds a resend is idempotent, so retrying is safe.
+            IysErrorKind::Decode => return ErrorClass::Transient,
+            IysErrorKind::TokenLockout => return ErrorClass::RateLimited,
+            IysErrorKind::InvalidRequest => return ErrorClass::Permanent,
+            IysErrorKind::Http => {}
+        }
+        if let Some(class) = self.errors.iter().find_map(ErrorItem::class) {
+            return class;
+        }
+        match self.status.unwrap_or(0) {
+            401 => ErrorClass::AuthExpired,
+            429 => ErrorClass::RateLimited,
+            408 | 500..=599 => ErrorClass::Transient,
+            _ => ErrorClass::Permanent,
+        }
+    }
+}
+
+impl fmt::Display for IysError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "İYS {:?}", self.kind)?;
+        if let Some(s) = self.status {
+            write!(f, " HTTP {s}")?;
+        }
+        if let Some(c) = self.code() {
+            write!(f, " {c}")?;
+        }
+        if let Some(m) = self.errors.iter().find_map(|e| e.message.as_deref()) {
+            write!(f, ": {m}")?;
+        }
+        if !self.detail.is_empty() {
+            write!(f, " ({})", self.detail)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for IysError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn every_catalogue_code_has_its_class() {
+        let rate = ["H124", "H083", "H084", "H086", "H089"];
+        let special = [
+            ("H174", AlreadyDone),
+            ("H175", NothingToRevoke),
+            ("H467", TooLate),
+            ("H178", OutOfOrder),
+            ("H351", AuthExpired),
+        ];
+        let mut seen = std::collections::HashSet::new();
+        for e in CATALOGUE {
+            assert!(seen.insert(e.code), "duplicate {}", e.code);
+            assert!(e.code.len() == 4 && e.code.starts_with('H'), "{}", e.code);
+            assert!(!e.message.is_empty());
+            let want = if let Some((_, c)) = special.iter().find(|(c, _)| *c == e.code) {
+                *c
+            } else if e.http >= 500 || e.code == "H123" {
+                Transient
+            } else if rate.contains(&e.code) {
+                RateLimited
+            } else {
+                Permanent
+            };
+            assert_eq!(e.class, want, "{}", e.code);
+            let err = IysError::http(
+                e.http,
+                format!(r#"{{"errors":[{{"code":"{}"}}]}}"#, e.code).as_bytes(),
+                None,
+            );
+            assert_eq!(err.class(), want, "{} through IysError", e.code);
+        }
+        for c in [
+            "H015", "H101", "H103", "H470", "H476", "H412", "H192", "H123",
+        ] {
+            assert_eq!(lookup(c).unwrap().class, Transient, "{c}");
+        }
+        for c in rate {
+            assert_eq!(lookup(c).unwrap().http, 429, "{c}");
+        }
+        assert!(CATALOGUE.len() > 90);
+    }
+
+    #[test]
+    fn code_beats_status() {
+        // H467 once documented as 400: still TooLate. H123 is a 400 but transient.
+        assert_eq!(
+            IysError::http(400, br#"{"errors":[{"code":"H467"}]}"#, None).class(),
+            TooLate
+        );
+        assert_eq!(
+            IysError::http(422, br#"{"errors":[{"code":"H467"}]}"#, None).class(),
+            TooLate
+        );
+        assert_eq!(
+            IysError::http(400, br#"{"errors":[{"code":"H123"}]}"#, None).class(),
+            Transient
+        );
+        // Unknown code or no code: the status decides.
+        assert_eq!(
+            IysError::http(502, b"<html>Bad Gateway</html>", None).class(),
+            Transient
+        );
+        assert_eq!(IysError::http(429, b"", None).class(), RateLimited);
+        assert_eq!(IysError::http(401, b"", None).class(), AuthExpired);
+        assert_eq!(
+            IysError::http(400, br#"{"error":"invalid_grant"}"#, None).class(),
+            Permanent
+        );
+        assert_eq!(
+            IysError::http(500, br#"{"errors":[{"code":"H999"}]}"#, None).class(),
+            Transient
+        );
+        assert_eq!(
+            IysError::other(IysErrorKind::Timeout, "t").class(),
+            Transient
+        );
+        assert_eq!(
+            IysError::other(IysErrorKind::TokenLockout, "t").class(),
+            RateLimited
+        );
+        assert!(!NothingToRevoke.is_retryable() && RateLimited.is_retryable());
+    }
+
+    #[test]
+    fn lenient_body_shapes() {
+        type Want = &'static [(Option<&'static str>, Option<&'static str>)];
+        let cases: &[(&str, Want)] = &[
+            (
+                r#"{"errors":[{"code":"H121","message":"m","location":["recipient"],"value":123}]}"#,
+                &[(Some("H121"), Some("m"))],
+            ),
+            (
+                r#"{"errors":[{"code:":"H353","message":"yetki"}]}"#,
+                &[(Some("H353"), Some("yetki"))],
+            ),
+            (
+                r#"{"code":"H084","message":"Saatte ..."}"#,
+                &[(Some("H084"), Some("Saatte ..."))],
+            ),
+            (
+                r#"{"message":"Forbidden","status":403}"#,
+                &[(None, Some("Forbidden"))],
+            ),
+            (
+                r#"{"error":"invalid_request","error_description":"Kullanıcı kimlik bilgileri geçersiz."}"#,
+                &[(
+                    Some("invalid_request"),
+                    Some("Kullanıcı kimlik bilgileri geçersiz."),
+                )],
+            ),
+            (
+                r#"[{"code":"H111","index":"2"},{"code":"H194","index":3}]"#,
+                &[(Some("H111"), None), (Some("H194"), None)],
+            ),
+            (r#"{"errors":{"code":"H015"}}"#, &[(Some("H015"), None)]),
+            (
+                "<html><body>502 Bad Gateway</body></html>",
+                &[(None, Some("<html><body>502 Bad Gateway</body></html>"))],
+            ),
+            ("", &[]),
+            ("null", &[]),
+            (r#"{"errors":[]}"#, &[]),
+            (r#"{"errors":[null, 5, {"value":{"x":1}}]}"#, &[]),
+        ];
+        for (body, want) in cases {
+            let got = parse_error_body(body.as_bytes());
+            let got: Vec<_> = got
+                .iter()
+                .map(|e| (e.code.as_deref(), e.message.as_deref()))
+                .collect();
+            assert_eq!(&got, want, "{body}");
+        }
+        let items = parse_error_body(
+            br#"[{"code":"H111","index":"2"},{"code":"H194","index":3,"value":[1,"a"]}]"#,
+        );
+        assert_eq!(items[0].index, Some(2));
+        assert_eq!(items[1].value, Some(json!([1, "a"])));
+        let long = vec![b'x'; 5000];
+        assert_eq!(
+            parse_error_body(&long)[0].message.as_ref().unwrap().len(),
+            RAW_MESSAGE_MAX
+        );
+    }
+
+    #[test]
+    fn display_and_debug_hide_the_echoed_value() {
+        let err = IysError::http(
+            422,
+            br#"{"errors":[{"code":"H121","message":"telefon","value":"+905321234567"}]}"#,
+            None,
+        );
+        let shown = format!("{err} {err:?}");
+        assert!(!shown.contains("1234567"), "{shown}");
+        assert!(shown.contains("H121") && shown.contains("telefon"));
+    }
+}
