@@ -209,6 +209,18 @@ impl Readiness {
     }
 }
 
+/// An inbound message that was not acted on (not a command, or no brand named), kept.
+#[derive(Debug, Clone)]
+pub struct InboundMessage {
+    pub provider: String,
+    pub provider_message_id: String,
+    pub received_at: DateTime<Utc>,
+    pub sender: String,
+    pub receiver: String,
+    pub intent: String,
+    pub raw: serde_json::Value,
+}
+
 /// A request the service could not accept, kept for review.
 #[derive(Debug, Clone)]
 pub struct QuarantineItem {
@@ -251,6 +263,10 @@ pub trait Store: Send + Sync + 'static {
 
     async fn quarantine(&self, item: &QuarantineItem) -> Result<i64, StoreError>;
     async fn quarantine_count(&self) -> Result<i64, StoreError>;
+
+    /// Keeps a non-command inbound message; a redelivery (same provider id) is ignored.
+    async fn keep_inbound(&self, msg: &InboundMessage) -> Result<(), StoreError>;
+    async fn inbound_count(&self) -> Result<i64, StoreError>;
 }
 
 /// Opens the store named by `url` (`sqlite://...` or `postgres://...`).

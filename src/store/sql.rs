@@ -6,13 +6,13 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::AnyPool;
 use sqlx::any::AnyRow;
-use sqlx::{Any, Row, Transaction};
+use sqlx::{Any, Transaction};
 
 use super::rows::{
     JOB_COLUMNS, STATE_COLUMNS, job_from_row, state_from_row, stored_event_from_row,
 };
 use super::{
-    AddressKey, Backend, ConsentState, NewEvent, QuarantineItem, QueueSummary, Readiness,
+    AddressKey, Backend, ConsentState, InboundMessage, NewEvent, QuarantineItem, QueueSummary, Readiness,
     RecordOutcome, ReportJob, StoreError, StoredEvent, postgres, sqlite,
 };
 use crate::domain::time::{from_ms, to_ms};
@@ -325,10 +325,29 @@ impl super::Store for SqlStore {
     }
 
     async fn quarantine_count(&self) -> Result<i64, StoreError> {
-        let row = sqlx::query("SELECT COUNT(*) AS n FROM quarantine")
-            .fetch_one(&self.read)
-            .await?;
-        Ok(row.try_get("n")?)
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM quarantine").fetch_one(&self.read).await?)
+    }
+
+    async fn keep_inbound(&self, msg: &InboundMessage) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO inbound_messages (provider, provider_message_id, received_at_ms, sender, receiver, intent, raw)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
+             ON CONFLICT (provider, provider_message_id) DO NOTHING",
+        )
+        .bind(msg.provider.as_str())
+        .bind(msg.provider_message_id.as_str())
+        .bind(to_ms(msg.received_at))
+        .bind(msg.sender.as_str())
+        .bind(msg.receiver.as_str())
+        .bind(msg.intent.as_str())
+        .bind(msg.raw.to_string())
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    async fn inbound_count(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM inbound_messages").fetch_one(&self.read).await?)
     }
 }
 

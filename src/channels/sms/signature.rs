@@ -88,9 +88,21 @@ pub fn validate_twilio_json_any(
 }
 
 /// Decodes an `application/x-www-form-urlencoded` body into the pairs the signature is over
-/// (`+` → space, `%2B` → `+`), keeping repeated keys.
-pub fn form_params(raw_body: &[u8]) -> Vec<(String, String)> {
-    form_urlencoded::parse(raw_body).into_owned().collect()
+/// (`+` → space, `%2B` → `+`), keeping repeated keys. Invalid UTF-8 (raw or percent-encoded) is
+/// an error, not replacement characters: such a request goes to quarantine as it was sent.
+pub fn form_params(raw_body: &[u8]) -> Result<Vec<(String, String)>, std::str::Utf8Error> {
+    let text = std::str::from_utf8(raw_body)?;
+    let decode = |s: &str| -> Result<String, std::str::Utf8Error> {
+        let spaced = s.replace('+', " ");
+        percent_encoding::percent_decode_str(&spaced).decode_utf8().map(|c| c.into_owned())
+    };
+    text.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            Ok((decode(k)?, decode(v)?))
+        })
+        .collect()
 }
 
 fn ct_eq_str(a: &str, b: &str) -> bool {
@@ -193,8 +205,11 @@ mod tests {
     fn form_body_decodes_to_the_signed_values() {
         let body = b"Digits=1234&To=%2B18005551212&From=%2B14158675309\
 &Caller=%2B14158675309&CallSid=CA1234567890ABCDE";
-        assert!(validate_twilio(TOKEN, URL, &form_params(body), V1));
-        assert_eq!(form_params(b"Body=RET+TSA")[0].1, "RET TSA");
+        assert!(validate_twilio(TOKEN, URL, &form_params(body).unwrap(), V1));
+        assert_eq!(form_params(b"Body=RET+TSA").unwrap()[0].1, "RET TSA");
+        assert_eq!(form_params(b"Body=%C4%B0PTAL&a").unwrap(), vec![("Body".into(), "İPTAL".into()), ("a".into(), String::new())]);
+        assert!(form_params(b"Body=%FF").is_err());
+        assert!(form_params(&[b'B', b'=', 0xff]).is_err());
     }
 
     #[test]

@@ -1,0 +1,76 @@
+//! Per-key rate limits (governor), with a clear 429 and periodic pruning of idle keys.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use tokio_util::sync::CancellationToken;
+
+pub struct KeyedLimiter {
+    name: &'static str,
+    inner: DefaultKeyedRateLimiter<String>,
+}
+
+impl KeyedLimiter {
+    /// `per_minute` requests per key per minute, with bursts up to the same number.
+    pub fn per_minute(name: &'static str, per_minute: u32) -> Self {
+        let n = NonZeroU32::new(per_minute.max(1)).expect("at least 1");
+        Self { name, inner: RateLimiter::keyed(Quota::per_minute(n)) }
+    }
+
+    /// Ok, or how long the caller should wait.
+    pub fn check(&self, key: &str) -> Result<(), Duration> {
+        self.inner.check_key(&key.to_string()).map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
+    }
+
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// Forgets keys whose state is back to full capacity.
+    pub fn prune(&self) {
+        self.inner.retain_recent();
+        self.inner.shrink_to_fit();
+    }
+
+    pub fn len(&self) -> usize {
+        self.inner.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.inner.is_empty()
+    }
+}
+
+/// Prunes every limiter each `every` until shutdown, so limiter memory stays bounded.
+pub fn spawn_pruner(limiters: Vec<Arc<KeyedLimiter>>, every: Duration, shutdown: CancellationToken) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tick.tick() => limiters.iter().for_each(|l| l.prune()),
+            }
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_per_key_and_prunes() {
+        let l = KeyedLimiter::per_minute("test", 2);
+        assert!(l.check("a").is_ok());
+        assert!(l.check("a").is_ok());
+        let wait = l.check("a").unwrap_err();
+        assert!(wait > Duration::from_secs(1) && wait <= Duration::from_secs(30), "{wait:?}");
+        assert!(l.check("b").is_ok(), "keys are independent");
+        assert_eq!(l.len(), 2);
+        l.prune();
+        assert_eq!(l.len(), 2, "keys that are not back to full capacity stay");
+    }
+}
