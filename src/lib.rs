@@ -4,4 +4,5 @@
 //! provider payloads into [`domain::ConsentIntent`]s; the ledger records each one durably with its
 //! evidence and enqueues an İYS report job with its legal deadline; the reporter delivers them.
 
+pub mod channels;
 pub mod domain;

@@ -1,0 +1,4 @@
+//! Inbound channels: each turns a provider payload into a consent intent.
+
+pub mod twiml;
+pub mod voice;
