@@ -243,12 +243,6 @@ pub fn step(state: &CallState, input: Input, cfg: &FlowConfig) -> Step {
             menu(s, next, cfg)
         }
         (Stage::ReadBack { .. }, "2") => menu(s, Stage::EnterNumber, cfg),
-        (Stage::BrandMenu, d) if brand_index(d, s.brands.len()).is_some() => {
-            let i = brand_index(d, s.brands.len()).unwrap_or(0);
-            s.brand = s.brands.get(i).cloned();
-            s.brands.clear();
-            menu(s, Stage::MainMenu, cfg)
-        }
         (Stage::MainMenu, "1") => menu(
             s,
             Stage::Confirm {
@@ -271,6 +265,14 @@ pub fn step(state: &CallState, input: Input, cfg: &FlowConfig) -> Step {
         (Stage::Confirm { choice }, "1") => record(s, choice, cfg),
         (Stage::Confirm { .. }, "2") => menu(s, Stage::MainMenu, cfg),
         (stage, "9") => menu(s, stage, cfg),
+        (Stage::BrandMenu, d) => match brand_index(d, s.brands.len()) {
+            Some(i) => {
+                s.brand = s.brands.get(i).cloned();
+                s.brands.clear();
+                menu(s, Stage::MainMenu, cfg)
+            }
+            None => failure(s, PromptId::InvalidChoice, cfg),
+        },
         _ => failure(s, PromptId::InvalidChoice, cfg),
     }
 }

@@ -143,3 +143,37 @@ fn every_reachable_document_is_valid_twiml_and_every_prompt_is_used() {
         }
     }
 }
+
+#[test]
+fn say_mode_joins_adjacent_phrases_and_play_mode_speaks_brand_names() {
+    let brands = vec![brand(1, "Acme"), brand(2, "Çiçek")];
+    let s = start_with(Some(CALLER), brands, &FlowConfig::default());
+    let urls = PromptUrls::new("https://r.example/vp", "https://r.example/ivr", "t");
+    let say = parse(&render(&s, &urls, PromptMode::Say, &Voices::default()).to_xml()).unwrap();
+    let g = &say.children[0];
+    assert_eq!(
+        g.children.len(),
+        2,
+        "one Turkish phrase, then the English offer"
+    );
+    assert!(
+        g.children[0]
+            .text
+            .contains("Acme için bire basın. Çiçek için ikiye basın.")
+    );
+    assert_eq!(g.children[0].attr("voice"), Some("Polly.Filiz"));
+    assert_eq!(g.children[1].text, "For English, press 0.");
+    assert_eq!(g.children[1].attr("voice"), None);
+
+    let play = parse(&render(&s, &urls, PromptMode::Play, &Voices::default()).to_xml()).unwrap();
+    let kinds: Vec<_> = play.children[0]
+        .children
+        .iter()
+        .map(|n| n.name.as_str())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["Play", "Play", "Say", "Play", "Say", "Play", "Play"]
+    );
+    assert_eq!(play.children[0].children[2].text, "Acme");
+}

@@ -91,11 +91,19 @@ fn child(p: &Prompt, urls: &PromptUrls, mode: PromptMode, voices: &Voices) -> Ga
 }
 
 pub fn render(step: &Step, urls: &PromptUrls, mode: PromptMode, voices: &Voices) -> Response {
-    let children: Vec<GatherChild> = step
-        .prompts
-        .iter()
-        .map(|p| child(p, urls, mode, voices))
-        .collect();
+    // Adjacent <Say>s in one voice become one, so "Acme" + "için bire basın" is a single phrase.
+    let mut children: Vec<GatherChild> = Vec::new();
+    for c in step.prompts.iter().map(|p| child(p, urls, mode, voices)) {
+        match (children.last_mut(), c) {
+            (Some(GatherChild::Say(prev)), GatherChild::Say(s))
+                if prev.language == s.language && prev.voice == s.voice =>
+            {
+                prev.text.push(' ');
+                prev.text.push_str(&s.text);
+            }
+            (_, c) => children.push(c),
+        }
+    }
     match step.gather {
         Some(g) => {
             let mut gather = Gather::new()
