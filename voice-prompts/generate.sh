@@ -34,7 +34,8 @@ while IFS=$'\t' read -r lang id text; do
   [ "$lang" = en ] && voice="en-us"
   espeak-ng -v "$voice" -s 145 -w "$tmp/raw.wav" -- "$text"
   # Resample to telephone quality, normalise to -3 dBFS, add 150 ms of silence at the end.
-  sox "$tmp/raw.wav" -r 8000 -c 1 -b 16 -e signed-integer "$here/$lang/$id.wav" \
+  # -D: no dither, so re-running gives byte-identical files (no churn in git).
+  sox -D "$tmp/raw.wav" -r 8000 -c 1 -b 16 -e signed-integer "$here/$lang/$id.wav" \
     gain -n -3 pad 0 0.15
   count=$((count + 1))
 done < "$tmp/list.tsv"
