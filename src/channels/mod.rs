@@ -1,1 +1,5 @@
+//! Inbound channels: each turns a provider payload into a consent intent.
+
 pub mod sms;
+pub mod twiml;
+pub mod voice;

@@ -1,0 +1,80 @@
+//! The call-centre IVR: a pure call-flow state machine, signed per-call state tokens, TwiML
+//! rendering and the recorded prompts it plays. No IO here; the axum handler calls [`turn`].
+
+pub mod flow;
+pub mod prompts;
+mod redact;
+pub mod render;
+pub mod token;
+
+use chrono::{DateTime, Utc};
+
+pub use flow::{
+    BrandRef, CallState, Choice, FlowConfig, Input, Outcome, Prompt, Stage, Step, step,
+};
+pub use prompts::{Lang, PromptId, PromptText, prompt};
+pub use render::{PromptMode, PromptUrls, Voices, render};
+pub use token::{TokenError, open, seal};
+
+/// Static settings the handler holds for the IVR (from config).
+#[derive(Debug, Clone)]
+pub struct IvrSettings {
+    pub flow: FlowConfig,
+    /// HMAC key for call-state tokens: at least 32 random bytes.
+    pub secret: Vec<u8>,
+    /// Public base URL of `voice-prompts/` (served statically).
+    pub prompts_base: String,
+    /// Public URL of the IVR action route (the Gather action and timeout redirect).
+    pub action_base: String,
+    pub mode: PromptMode,
+    pub voices: Voices,
+}
+
+/// One webhook's result: the flow step (with any [`Outcome`] to record) and the TwiML to return.
+#[derive(Debug, Clone)]
+pub struct Turn {
+    pub step: Step,
+    pub twiml: String,
+}
+
+/// Runs one IVR webhook. For `Input::Start` no token is needed; every later turn must present
+/// the token from the previous action URL (query `t`), opened against this call's `CallSid`.
+/// On `Err`, answer with [`rejected_twiml`]. Record `step.outcome` (dedupe key: CallSid) before
+/// returning the TwiML, so a recorded choice is never announced but lost.
+pub fn turn(
+    s: &IvrSettings,
+    call_sid: &str,
+    token: Option<&str>,
+    input: Input,
+    now: DateTime<Utc>,
+) -> Result<Turn, TokenError> {
+    let state = match (&input, token) {
+        (Input::Start { .. }, _) => CallState::default(),
+        (_, Some(t)) => open(t, call_sid, &s.secret, now)?,
+        (_, None) => return Err(TokenError::Malformed),
+    };
+    let st = step(&state, input, &s.flow);
+    let sealed = seal(&st.next, call_sid, &s.secret, now);
+    let urls = PromptUrls::new(&s.prompts_base, &s.action_base, &sealed);
+    let twiml = render(&st, &urls, s.mode, &s.voices).to_xml();
+    Ok(Turn { step: st, twiml })
+}
+
+/// The answer to a request whose token did not verify: an apology and a hang-up, nothing recorded.
+pub fn rejected_twiml(s: &IvrSettings) -> String {
+    let st = Step {
+        next: CallState {
+            stage: Stage::Goodbye,
+            ..CallState::default()
+        },
+        prompts: vec![Prompt::Clip {
+            id: PromptId::Unavailable,
+            lang: s.flow.default_lang,
+        }],
+        gather: None,
+        outcome: None,
+        hangup: true,
+    };
+    let urls = PromptUrls::new(&s.prompts_base, &s.action_base, "");
+    render(&st, &urls, s.mode, &s.voices).to_xml()
+}
