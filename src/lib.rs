@@ -5,3 +5,4 @@
 //! evidence and enqueues an İYS report job with its legal deadline; the reporter delivers them.
 
 pub mod domain;
+pub mod sim;
