@@ -56,13 +56,13 @@ fn parse_fields(headers: &HeaderMap, body: &[u8]) -> Option<HashMap<String, Valu
 fn field<'a>(
     f: &'a HashMap<String, Value>,
     key: &str,
-    texts: [&str; 3],
-) -> Result<&'a str, Response> {
+    texts: [&'static str; 3],
+) -> Result<&'a str, (&'static str, &'static str)> {
     match f.get(key) {
-        None | Some(Value::Null) => Err(oauth_error("invalid_request", texts[0])),
-        Some(Value::String(s)) if s.is_empty() => Err(oauth_error("invalid_grant", texts[2])),
+        None | Some(Value::Null) => Err(("invalid_request", texts[0])),
+        Some(Value::String(s)) if s.is_empty() => Err(("invalid_grant", texts[2])),
         Some(Value::String(s)) => Ok(s),
-        Some(_) => Err(oauth_error("invalid_request", texts[1])),
+        Some(_) => Err(("invalid_request", texts[1])),
     }
 }
 
@@ -84,10 +84,8 @@ pub async fn token(
     body: Bytes,
 ) -> Response {
     let now = sim.now();
-    if sim.config().rate_limits_enabled {
-        if !sim.lock().limiter.hit(Limit::TokenHourly, &ip, now) {
-            return ApiError::code("H084").into_response();
-        }
+    if sim.config().rate_limits_enabled && !sim.lock().limiter.hit(Limit::TokenHourly, &ip, now) {
+        return ApiError::code("H084").into_response();
     }
     let Some(f) = parse_fields(&headers, &body) else {
         return oauth_error("invalid_request", "Giriş yöntemi belirtilmemiş.");
@@ -114,7 +112,7 @@ pub async fn token(
                 ],
             ) {
                 Ok(u) => u,
-                Err(r) => return r,
+                Err((e, d)) => return oauth_error(e, d),
             };
             let pass = match field(
                 &f,
@@ -126,7 +124,7 @@ pub async fn token(
                 ],
             ) {
                 Ok(p) => p,
-                Err(r) => return r,
+                Err((e, d)) => return oauth_error(e, d),
             };
             let known = sim
                 .config()
@@ -149,7 +147,7 @@ pub async fn token(
                 ],
             ) {
                 Ok(t) => t,
-                Err(r) => return r,
+                Err((e, d)) => return oauth_error(e, d),
             };
             // Rotation: a refresh token works once; the answer carries its successor.
             let used = sim.lock().refresh_tokens.remove(rt);

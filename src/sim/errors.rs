@@ -219,6 +219,7 @@ const CATALOGUE: &[(&str, u16, &str)] = &[
         422,
         "Üç iş günü öncesinde alınan izinler kaydedilemez.",
     ),
+    ("H478", 422, "Alıcı listesi (recipients) liste olmalıdır."),
     ("H506", 422, "İzin kaynağı (source) bulunamadı."),
     (
         "H507",
@@ -385,6 +386,31 @@ mod tests {
         let bare = serde_json::to_value(ErrorItem::new("H175")).unwrap();
         assert_eq!(bare.as_object().unwrap().len(), 2);
         assert_eq!(e.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    }
+
+    #[test]
+    fn every_code_the_simulator_emits_is_catalogued() {
+        let sources = [
+            include_str!("auth.rs"),
+            include_str!("batch.rs"),
+            include_str!("consents.rs"),
+            include_str!("limits.rs"),
+            include_str!("mod.rs"),
+            include_str!("pull.rs"),
+            include_str!("push.rs"),
+            include_str!("rules.rs"),
+        ];
+        for src in sources {
+            for (i, _) in src.match_indices("\"H") {
+                let code: String = src[i + 1..].chars().take_while(|c| *c != '"').collect();
+                if code.len() == 4 && code[1..].chars().all(|c| c.is_ascii_digit()) {
+                    assert!(
+                        CATALOGUE.iter().any(|(c, _, _)| *c == code),
+                        "{code} missing"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

@@ -333,3 +333,5 @@ async fn gate(AxState(sim): AxState<Simulator>, mut req: Request, next: Next) ->
 pub(crate) mod testkit;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_query;

@@ -116,6 +116,11 @@ impl Kit {
         t
     }
 
+    /// Drops the cached token (after the clock passed its 2 h life).
+    pub fn forget(&self) {
+        *self.token.lock().unwrap() = None;
+    }
+
     pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
         let t = self.token().await;
         self.raw(
