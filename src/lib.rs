@@ -13,5 +13,6 @@ pub mod http;
 pub mod iys;
 pub mod ledger;
 pub mod providers;
+pub mod sim;
 pub mod store;
 pub mod telemetry;
