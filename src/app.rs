@@ -4,9 +4,11 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
+use crate::channels::sms::inbound::SmsChannel;
 use crate::config::{Config, IysMode};
 use crate::domain::calendar::{BusinessCalendar, Overrides};
 use crate::domain::time::Clock;
+use crate::http::ratelimit::{self, KeyedLimiter};
 use crate::ledger::{Ledger, SuppressionPolicy};
 use crate::store::{self, Store};
 
@@ -15,6 +17,9 @@ use crate::store::{self, Store};
 pub struct AppState {
     pub config: Arc<Config>,
     pub ledger: Ledger,
+    pub sms: Arc<SmsChannel>,
+    /// Per client IP, across all webhooks.
+    pub webhook_limiter: Arc<KeyedLimiter>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -83,13 +88,24 @@ impl App {
                 require_iys_confirmation: config.suppression.require_iys_confirmation,
             },
         );
-        Ok(Self {
-            state: AppState {
-                config: Arc::new(config),
-                ledger,
-            },
-            shutdown: CancellationToken::new(),
-        })
+        let sms = Arc::new(SmsChannel::new(config.sms.clone(), &config.brands));
+        let webhook_limiter = Arc::new(KeyedLimiter::per_minute(
+            "webhook_ip",
+            config.server.webhook_requests_per_ip_per_minute,
+        ));
+        let shutdown = CancellationToken::new();
+        ratelimit::spawn_pruner(
+            vec![webhook_limiter.clone(), sms.per_sender.clone()],
+            std::time::Duration::from_secs(60),
+            shutdown.clone(),
+        );
+        let state = AppState {
+            config: Arc::new(config),
+            ledger,
+            sms,
+            webhook_limiter,
+        };
+        Ok(Self { state, shutdown })
     }
 
     pub fn router(&self) -> axum::Router {

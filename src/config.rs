@@ -50,6 +50,10 @@ pub struct Config {
     #[serde(default)]
     pub brands: Vec<Brand>,
     pub api: ApiConfig,
+    #[serde(default)]
+    pub twilio: crate::channels::twilio_request::TwilioConfig,
+    #[serde(default)]
+    pub sms: crate::channels::sms::config::SmsConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -59,6 +63,8 @@ pub struct ServerConfig {
     pub public_base_url: String,
     pub trusted_proxy: bool,
     pub max_body_bytes: usize,
+    /// Webhook requests one client IP may make per minute (all webhooks together).
+    pub webhook_requests_per_ip_per_minute: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -224,6 +230,11 @@ impl Config {
             if self.iys.username.is_empty() || self.iys.password.expose().is_empty() {
                 p.push("iys.username and iys.password are required in live mode".into());
             }
+        }
+        let brand_keys: Vec<&str> = self.brands.iter().map(|b| b.key.as_str()).collect();
+        p.extend(self.sms.problems(&brand_keys));
+        if self.server.webhook_requests_per_ip_per_minute == 0 {
+            p.push("server.webhook_requests_per_ip_per_minute must be at least 1".into());
         }
         if p.is_empty() {
             Ok(())

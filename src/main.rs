@@ -46,6 +46,14 @@ enum Command {
         #[arg(long)]
         half_days_non_business: bool,
     },
+    /// Show, as one JSON object, what the service would do with an inbound SMS (records nothing).
+    ParseSms {
+        /// The number or short code the message was sent to.
+        #[arg(long)]
+        to: String,
+        /// The message text.
+        body: String,
+    },
     /// Print the report queue by state and the nearest deadlines.
     Status {
         #[arg(long, default_value_t = 10)]
@@ -120,6 +128,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .with_context(|| format!("cannot listen on {listen}"))?;
             app.serve(listener, true).await?;
         }
+        Command::ParseSms { to, body } => parse_sms(&config, &to, &body)?,
         Command::Deadline { .. } => unreachable!("handled above"),
     }
     Ok(())
@@ -135,5 +144,20 @@ fn deadline(received: &str, half_days_non_business: bool) -> anyhow::Result<()> 
         .with_half_days_business(!half_days_non_business);
     let dl = cal.iys_deadline(at)?;
     println!("{}", dl.with_timezone(&Istanbul).to_rfc3339());
+    Ok(())
+}
+
+fn parse_sms(config: &Config, to: &str, body: &str) -> anyhow::Result<()> {
+    use iys_relay::channels::sms::inbound;
+    let sms = inbound::SmsChannel::new(config.sms.clone(), &config.brands);
+    let parsed = inbound::classify(&sms, to, body)?;
+    let out = serde_json::json!({
+        "intent": parsed.intent,
+        "brand": parsed.brand_code,
+        "brand_key": parsed.brand_code.and_then(|c| config.brand_by_code(c)).map(|b| b.key.as_str()),
+        "keyword": parsed.keyword,
+        "reply": inbound::reply_text(config, &sms, to, &parsed),
+    });
+    println!("{out}");
     Ok(())
 }

@@ -337,5 +337,3 @@ fn write_verb(w: &mut Writer<Vec<u8>>, verb: &Verb) -> io::Result<()> {
 #[cfg(test)]
 #[path = "twiml_tests.rs"]
 mod twiml_tests;
-#[cfg(test)]
-pub(crate) use twiml_tests::testing;

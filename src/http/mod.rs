@@ -5,6 +5,9 @@ pub mod auth;
 pub mod consents;
 pub mod health;
 pub mod json;
+pub mod quarantine;
+pub mod ratelimit;
+pub mod request_meta;
 
 use axum::Router;
 use axum::routing::{get, post};
@@ -18,6 +21,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/v1/consents/check", post(consents::check))
         .route("/v1/consents/{recipient}", get(consents::lookup))
+        .merge(crate::channels::sms::routes())
         .layer(axum::extract::DefaultBodyLimit::max(max_body))
         .with_state(state)
 }

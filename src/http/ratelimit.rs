@@ -17,12 +17,17 @@ impl KeyedLimiter {
     /// `per_minute` requests per key per minute, with bursts up to the same number.
     pub fn per_minute(name: &'static str, per_minute: u32) -> Self {
         let n = NonZeroU32::new(per_minute.max(1)).expect("at least 1");
-        Self { name, inner: RateLimiter::keyed(Quota::per_minute(n)) }
+        Self {
+            name,
+            inner: RateLimiter::keyed(Quota::per_minute(n)),
+        }
     }
 
     /// Ok, or how long the caller should wait.
     pub fn check(&self, key: &str) -> Result<(), Duration> {
-        self.inner.check_key(&key.to_string()).map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
+        self.inner
+            .check_key(&key.to_string())
+            .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
     }
 
     pub fn name(&self) -> &'static str {
@@ -45,7 +50,11 @@ impl KeyedLimiter {
 }
 
 /// Prunes every limiter each `every` until shutdown, so limiter memory stays bounded.
-pub fn spawn_pruner(limiters: Vec<Arc<KeyedLimiter>>, every: Duration, shutdown: CancellationToken) {
+pub fn spawn_pruner(
+    limiters: Vec<Arc<KeyedLimiter>>,
+    every: Duration,
+    shutdown: CancellationToken,
+) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
         loop {
@@ -67,7 +76,10 @@ mod tests {
         assert!(l.check("a").is_ok());
         assert!(l.check("a").is_ok());
         let wait = l.check("a").unwrap_err();
-        assert!(wait > Duration::from_secs(1) && wait <= Duration::from_secs(30), "{wait:?}");
+        assert!(
+            wait > Duration::from_secs(1) && wait <= Duration::from_secs(30),
+            "{wait:?}"
+        );
         assert!(l.check("b").is_ok(), "keys are independent");
         assert_eq!(l.len(), 2);
         l.prune();

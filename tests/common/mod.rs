@@ -120,3 +120,89 @@ pub fn intent(
         },
     }
 }
+
+/// A running app on 127.0.0.1:0 with a manual clock.
+pub struct TestApp {
+    pub base: String,
+    pub state: iys_relay::app::AppState,
+    pub clock: iys_relay::domain::time::ManualClock,
+    pub http: reqwest::Client,
+    pub _store: TestStore,
+    shutdown: tokio_util::sync::CancellationToken,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+pub const API_TOKEN: &str = "dev-token-change-me";
+pub const TWILIO_TOKEN: &str = "dev-twilio-auth-token";
+
+/// Starts the app on `store` with the embedded defaults plus `extra_toml`. `{base}` in
+/// `extra_toml` is replaced by the app's own http://127.0.0.1:port.
+pub async fn spawn_app(store: TestStore, extra_toml: &str, now: DateTime<Utc>) -> TestApp {
+    use figment::providers::{Format, Toml};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let fig = figment::Figment::from(Toml::string(iys_relay::config::DEFAULT_TOML))
+        .merge(Toml::string(&format!(
+            "[server]\npublic_base_url = \"{base}\"\n"
+        )))
+        .merge(Toml::string(&extra_toml.replace("{base}", &base)))
+        .merge(figment::providers::Serialized::default(
+            "database.url",
+            &store.url,
+        ));
+    let config = iys_relay::config::Config::from_figment(fig).expect("test config");
+    let clock = iys_relay::domain::time::ManualClock::new(now);
+    let app = iys_relay::app::App::with_store(config, Arc::new(clock.clone()), store.store.clone())
+        .expect("app");
+    let state = app.state.clone();
+    let shutdown = app.shutdown.clone();
+    tokio::spawn(async move { app.serve(listener, false).await });
+    TestApp {
+        base,
+        state,
+        clock,
+        http: reqwest::Client::new(),
+        _store: store,
+        shutdown,
+    }
+}
+
+impl TestApp {
+    /// GET a JSON API path with the bearer token.
+    pub async fn api_get(&self, path: &str) -> (u16, serde_json::Value) {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(API_TOKEN)
+            .send()
+            .await
+            .expect("request");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(serde_json::Value::Null))
+    }
+}
+
+/// Runs an async check against a fresh app on SQLite and on PostgreSQL as separate tests.
+#[macro_export]
+macro_rules! app_on_both_backends {
+    ($($check:ident),+ $(,)?) => {
+        mod sqlite_backend {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+               async fn $check() { super::$check($crate::common::sqlite().await).await; } )+
+        }
+        mod postgres_backend {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+               async fn $check() {
+                   let Some(s) = $crate::common::postgres().await else { return };
+                   super::$check(s).await;
+               } )+
+        }
+    };
+}

@@ -18,7 +18,6 @@ pub struct SmsConfig {
     pub numbers: Vec<SmsNumber>,
     /// Extra keywords per brand key, on top of the defaults.
     pub brand_keywords: BTreeMap<String, KeywordConfig>,
-    pub twilio: TwilioInbound,
     /// Providers that push MO messages as JSON to /webhooks/generic/sms.
     pub generic: Vec<GenericProvider>,
     pub rate_limit: SmsRateLimit,
@@ -33,7 +32,6 @@ impl Default for SmsConfig {
             reply_to_unrecognised: true,
             numbers: Vec::new(),
             brand_keywords: BTreeMap::new(),
-            twilio: TwilioInbound::default(),
             generic: Vec::new(),
             rate_limit: SmsRateLimit::default(),
             outbound: None,
@@ -56,13 +54,6 @@ pub struct SmsNumber {
     pub brands: Vec<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct TwilioInbound {
-    /// Auth tokens accepted for X-Twilio-Signature (primary first; a second during rotation).
-    pub auth_tokens: Vec<Secret>,
-}
-
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GenericProvider {
@@ -82,12 +73,13 @@ pub struct GenericProvider {
 #[serde(deny_unknown_fields, default)]
 pub struct SmsRateLimit {
     pub per_sender_per_minute: u32,
-    pub per_ip_per_minute: u32,
 }
 
 impl Default for SmsRateLimit {
     fn default() -> Self {
-        Self { per_sender_per_minute: 10, per_ip_per_minute: 6000 }
+        Self {
+            per_sender_per_minute: 10,
+        }
     }
 }
 
@@ -106,7 +98,10 @@ impl SmsConfig {
         let mut p = Vec::new();
         for n in &self.numbers {
             if n.brands.is_empty() {
-                p.push(format!("sms.numbers {:?}: list at least one brand", n.number));
+                p.push(format!(
+                    "sms.numbers {:?}: list at least one brand",
+                    n.number
+                ));
             }
             for b in &n.brands {
                 if !brand_keys.contains(&b.as_str()) {
@@ -114,7 +109,10 @@ impl SmsConfig {
                 }
             }
             if super::routing::normalise_number(&n.number).is_empty() {
-                p.push(format!("sms.numbers {:?}: not a number or short code", n.number));
+                p.push(format!(
+                    "sms.numbers {:?}: not a number or short code",
+                    n.number
+                ));
             }
         }
         for k in self.brand_keywords.keys() {
@@ -123,13 +121,22 @@ impl SmsConfig {
             }
         }
         for g in &self.generic {
-            let hmac = g.hmac_secret.as_ref().is_some_and(|s| !s.expose().is_empty());
-            let basic = g.basic_user.is_some() && g.basic_password.as_ref().is_some_and(|s| !s.expose().is_empty());
+            let hmac = g
+                .hmac_secret
+                .as_ref()
+                .is_some_and(|s| !s.expose().is_empty());
+            let basic = g.basic_user.is_some()
+                && g.basic_password
+                    .as_ref()
+                    .is_some_and(|s| !s.expose().is_empty());
             if !hmac && !basic {
-                p.push(format!("sms.generic {:?}: set hmac_secret or basic_user + basic_password", g.name));
+                p.push(format!(
+                    "sms.generic {:?}: set hmac_secret or basic_user + basic_password",
+                    g.name
+                ));
             }
         }
-        if self.rate_limit.per_sender_per_minute == 0 || self.rate_limit.per_ip_per_minute == 0 {
+        if self.rate_limit.per_sender_per_minute == 0 {
             p.push("sms.rate_limit values must be at least 1".into());
         }
         p

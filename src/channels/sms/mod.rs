@@ -1,4 +1,23 @@
-//! SMS channel: inbound webhook verification and parsing.
+//! SMS channel: inbound keyword opt-out / opt-in on numbers and short codes.
 
+pub mod config;
 pub mod generic;
+pub mod inbound;
+pub mod replies;
+pub mod routing;
 pub mod signature;
+pub mod webhooks;
+
+use axum::Router;
+use axum::routing::post;
+
+use crate::app::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/webhooks/twilio/sms",
+            post(webhooks::twilio).get(webhooks::twilio),
+        )
+        .route("/webhooks/generic/sms", post(webhooks::generic))
+}

@@ -5,7 +5,13 @@ use crate::domain::keywords::SmsIntent;
 
 /// What to answer. `brand` is the display name when one brand is concerned; `choices` the short
 /// names to offer when a shared code needs the brand named.
-pub fn reply(intent: SmsIntent, lang: ReplyLanguage, brand: Option<&str>, choices: &[String], help_unrecognised: bool) -> Option<String> {
+pub fn reply(
+    intent: SmsIntent,
+    lang: ReplyLanguage,
+    brand: Option<&str>,
+    choices: &[String],
+    help_unrecognised: bool,
+) -> Option<String> {
     let b = brand.unwrap_or("");
     let example = choices.first().map(String::as_str).unwrap_or("MARKA");
     let list = choices.join(", ");
@@ -54,14 +60,43 @@ mod tests {
     #[test]
     fn every_intent_has_both_languages() {
         let choices = vec!["TSA".to_string(), "XYZ".to_string()];
-        for intent in [SmsIntent::OptOut, SmsIntent::OptIn, SmsIntent::Help, SmsIntent::AmbiguousBrand, SmsIntent::Unrecognised] {
+        for intent in [
+            SmsIntent::OptOut,
+            SmsIntent::OptIn,
+            SmsIntent::Help,
+            SmsIntent::AmbiguousBrand,
+            SmsIntent::Unrecognised,
+        ] {
             for lang in [ReplyLanguage::Tr, ReplyLanguage::En] {
                 let r = reply(intent, lang, Some("Demo"), &choices, true).unwrap();
                 assert!(!r.is_empty());
             }
         }
-        assert!(reply(SmsIntent::OptOut, ReplyLanguage::Tr, Some("Demo"), &[], true).unwrap().contains("3 iş günü"));
-        assert!(reply(SmsIntent::AmbiguousBrand, ReplyLanguage::Tr, None, &choices, true).unwrap().contains("TSA RET"));
-        assert_eq!(reply(SmsIntent::Unrecognised, ReplyLanguage::Tr, None, &[], false), None);
+        assert!(
+            reply(
+                SmsIntent::OptOut,
+                ReplyLanguage::Tr,
+                Some("Demo"),
+                &[],
+                true
+            )
+            .unwrap()
+            .contains("3 iş günü")
+        );
+        assert!(
+            reply(
+                SmsIntent::AmbiguousBrand,
+                ReplyLanguage::Tr,
+                None,
+                &choices,
+                true
+            )
+            .unwrap()
+            .contains("TSA RET")
+        );
+        assert_eq!(
+            reply(SmsIntent::Unrecognised, ReplyLanguage::Tr, None, &[], false),
+            None
+        );
     }
 }

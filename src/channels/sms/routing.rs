@@ -24,13 +24,22 @@ impl SmsDirectory {
     pub fn build(sms: &SmsConfig, brands: &[Brand]) -> Self {
         let words_for = |key: &str| -> Option<BrandWords> {
             let brand = brands.iter().find(|b| b.key == key)?;
-            let keywords = sms.brand_keywords.get(key).map(KeywordSet::from_config).unwrap_or_default();
+            let keywords = sms
+                .brand_keywords
+                .get(key)
+                .map(KeywordSet::from_config)
+                .unwrap_or_default();
             Some(BrandWords::from_brand(brand, keywords))
         };
         let by_number = sms
             .numbers
             .iter()
-            .map(|n| (normalise_number(&n.number), n.brands.iter().filter_map(|k| words_for(k)).collect()))
+            .map(|n| {
+                (
+                    normalise_number(&n.number),
+                    n.brands.iter().filter_map(|k| words_for(k)).collect(),
+                )
+            })
             .collect();
         Self { by_number }
     }
@@ -57,14 +66,24 @@ mod tests {
         }];
         let cfg = SmsConfig {
             numbers: vec![
-                SmsNumber { number: "0850 123 45 67".into(), brands: vec!["tsa".into()] },
-                SmsNumber { number: "3338".into(), brands: vec!["tsa".into(), "nope".into()] },
+                SmsNumber {
+                    number: "0850 123 45 67".into(),
+                    brands: vec!["tsa".into()],
+                },
+                SmsNumber {
+                    number: "3338".into(),
+                    brands: vec!["tsa".into(), "nope".into()],
+                },
             ],
             ..SmsConfig::default()
         };
         let d = SmsDirectory::build(&cfg, &brands);
         assert_eq!(d.brands_for("+908501234567").unwrap()[0].brand_code, 11);
-        assert_eq!(d.brands_for("3338").unwrap().len(), 1, "unknown brand keys are skipped (config validation reports them)");
+        assert_eq!(
+            d.brands_for("3338").unwrap().len(),
+            1,
+            "unknown brand keys are skipped (config validation reports them)"
+        );
         assert!(d.brands_for("+905321234567").is_none());
     }
 }

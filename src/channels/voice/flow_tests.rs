@@ -1,7 +1,7 @@
 //! Transition tests for the IVR flow, and a walk over every reachable state checking the TwiML.
 
 use super::*;
-use crate::channels::twiml::testing::parse;
+use crate::channels::twiml_check::parse;
 use crate::channels::voice::render::{PromptMode, Voices};
 
 const CALLER: &str = "+905321234567";

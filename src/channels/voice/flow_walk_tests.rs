@@ -3,7 +3,7 @@
 use std::collections::{HashSet, VecDeque};
 
 use super::*;
-use crate::channels::twiml::testing::{Node, check_allowed, parse};
+use crate::channels::twiml_check::{Node, check_allowed, parse};
 use crate::channels::voice::render::{PromptMode, PromptUrls, Voices, render};
 
 const CALLER: &str = "+905321234567";
