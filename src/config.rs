@@ -50,6 +50,8 @@ pub struct Config {
     #[serde(default)]
     pub brands: Vec<Brand>,
     pub api: ApiConfig,
+    #[serde(default)]
+    pub links: crate::channels::web::LinksConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -1,1 +1,2 @@
 pub mod sms;
+pub mod web;
