@@ -26,7 +26,12 @@ async fn minted_links_are_found_by_code_hash(store: Arc<dyn Store>) {
     let now = at("2026-11-23T10:00:00Z");
     let out = store
         .mint_links(
-            &[new_link("h1", PHONE, Some("kampanya-7"), "2027-11-23T10:00:00Z")],
+            &[new_link(
+                "h1",
+                PHONE,
+                Some("kampanya-7"),
+                "2027-11-23T10:00:00Z",
+            )],
             now,
         )
         .await
@@ -38,7 +43,10 @@ async fn minted_links_are_found_by_code_hash(store: Arc<dyn Store>) {
     assert_eq!(l.campaign.as_deref(), Some("kampanya-7"));
     assert_eq!(l.created_at, now);
     assert_eq!(l.expires_at, at("2027-11-23T10:00:00Z"));
-    assert_eq!(store.link_by_code_hash("h1").await.unwrap().as_ref(), Some(l));
+    assert_eq!(
+        store.link_by_code_hash("h1").await.unwrap().as_ref(),
+        Some(l)
+    );
     assert_eq!(store.link_by_code_hash("h2").await.unwrap(), None);
     assert!(!l.is_expired(now));
     assert!(l.is_expired(at("2027-11-23T10:00:00Z")));
@@ -108,24 +116,39 @@ async fn a_second_code_leads_to_the_same_link(store: Arc<dyn Store>) {
     // After a key rotation the same tuple arrives with a new code; the old one must keep working.
     let exp = "2027-01-01T00:00:00Z";
     let a = store
-        .mint_links(&[new_link("old", PHONE, None, exp)], at("2026-01-01T00:00:00Z"))
+        .mint_links(
+            &[new_link("old", PHONE, None, exp)],
+            at("2026-01-01T00:00:00Z"),
+        )
         .await
         .unwrap()
         .remove(0);
     let b = store
-        .mint_links(&[new_link("new", PHONE, None, exp)], at("2026-01-02T00:00:00Z"))
+        .mint_links(
+            &[new_link("new", PHONE, None, exp)],
+            at("2026-01-02T00:00:00Z"),
+        )
         .await
         .unwrap()
         .remove(0);
     assert_eq!(a.id, b.id);
-    assert_eq!(store.link_by_code_hash("old").await.unwrap().unwrap().id, a.id);
-    assert_eq!(store.link_by_code_hash("new").await.unwrap().unwrap().id, a.id);
+    assert_eq!(
+        store.link_by_code_hash("old").await.unwrap().unwrap().id,
+        a.id
+    );
+    assert_eq!(
+        store.link_by_code_hash("new").await.unwrap().unwrap().id,
+        a.id
+    );
 }
 
 async fn a_code_collision_fails_the_whole_batch(store: Arc<dyn Store>) {
     let exp = "2027-01-01T00:00:00Z";
     store
-        .mint_links(&[new_link("h1", PHONE, None, exp)], at("2026-01-01T00:00:00Z"))
+        .mint_links(
+            &[new_link("h1", PHONE, None, exp)],
+            at("2026-01-01T00:00:00Z"),
+        )
         .await
         .unwrap();
     let err = store
@@ -139,9 +162,18 @@ async fn a_code_collision_fails_the_whole_batch(store: Arc<dyn Store>) {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("collision"), "{err}");
-    assert_eq!(store.link_by_code_hash("h2").await.unwrap(), None, "rolled back");
     assert_eq!(
-        store.link_by_code_hash("h1").await.unwrap().unwrap().recipient,
+        store.link_by_code_hash("h2").await.unwrap(),
+        None,
+        "rolled back"
+    );
+    assert_eq!(
+        store
+            .link_by_code_hash("h1")
+            .await
+            .unwrap()
+            .unwrap()
+            .recipient,
         PHONE
     );
 }

@@ -40,8 +40,7 @@ impl Link {
     }
 }
 
-const LINK_COLUMNS: &str =
-    "id, brand_code, recipient, recipient_type, consent_type, campaign, created_at_ms, expires_at_ms";
+const LINK_COLUMNS: &str = "id, brand_code, recipient, recipient_type, consent_type, campaign, created_at_ms, expires_at_ms";
 
 fn link_from_row(row: &AnyRow) -> Result<Link, StoreError> {
     let parse = |col: &str| -> Result<String, StoreError> { Ok(row.try_get::<String, _>(col)?) };

@@ -107,7 +107,9 @@ impl<'a> Minter<'a> {
             )));
         }
         let brand = resolve_brand(st, brand)?;
-        let campaign = campaign.map(|c| c.trim().to_string()).filter(|c| !c.is_empty());
+        let campaign = campaign
+            .map(|c| c.trim().to_string())
+            .filter(|c| !c.is_empty());
         if let Some(c) = &campaign
             && (c.chars().count() > MAX_CAMPAIGN_CHARS || c.chars().any(char::is_control))
         {

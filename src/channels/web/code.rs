@@ -116,7 +116,10 @@ mod tests {
     fn lengths_are_clamped_to_at_least_60_bits() {
         let k = b"k".repeat(32);
         assert_eq!(derive(&k, &key("a@b.example", None), 3).len(), MIN_CODE_LEN);
-        assert_eq!(derive(&k, &key("a@b.example", None), 99).len(), MAX_CODE_LEN);
+        assert_eq!(
+            derive(&k, &key("a@b.example", None), 99).len(),
+            MAX_CODE_LEN
+        );
         assert!(MIN_CODE_LEN as f64 * 62f64.log2() >= 60.0);
     }
 

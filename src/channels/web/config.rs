@@ -106,7 +106,10 @@ mod tests {
         let c = LinksConfig::default();
         assert!(c.problems(false).is_empty(), "{:?}", c.problems(false));
         let live = c.problems(true);
-        assert!(live.iter().any(|p| p.contains("development key")), "{live:?}");
+        assert!(
+            live.iter().any(|p| p.contains("development key")),
+            "{live:?}"
+        );
     }
 
     #[test]

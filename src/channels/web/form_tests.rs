@@ -48,10 +48,13 @@ async fn odd_bodies_are_typed_errors_or_empty() {
         Err(FormError::Multipart)
     );
     assert!(
-        parse(Some("text/plain"), Bytes::from_static(b"List-Unsubscribe=One-Click"))
-            .await
-            .unwrap()
-            .is_empty()
+        parse(
+            Some("text/plain"),
+            Bytes::from_static(b"List-Unsubscribe=One-Click")
+        )
+        .await
+        .unwrap()
+        .is_empty()
     );
     assert!(parse(None, Bytes::new()).await.unwrap().is_empty());
     let many = "a=1&".repeat(40);
@@ -82,7 +85,10 @@ fn cross_site_signals() {
         &p(Some("same-origin"), Some("https://evil.example"), None),
         &a
     ));
-    assert!(!is_cross_site(&p(None, None, None), &a), "mail servers send neither");
+    assert!(
+        !is_cross_site(&p(None, None, None), &a),
+        "mail servers send neither"
+    );
     assert!(!is_cross_site(&p(None, Some(OURS), None), &a));
     assert!(!is_cross_site(
         &p(None, Some("http://127.0.0.1:8080"), Some("127.0.0.1:8080")),
@@ -92,7 +98,10 @@ fn cross_site_signals() {
         &p(None, Some("https://evil.example"), Some("r.example.com")),
         &a
     ));
-    assert!(is_cross_site(&p(None, Some("null"), Some("r.example.com")), &a));
+    assert!(is_cross_site(
+        &p(None, Some("null"), Some("r.example.com")),
+        &a
+    ));
 }
 
 #[test]
@@ -120,7 +129,11 @@ fn one_click_is_exempt_only_when_exact() {
         Err(Refusal::NotAConfirmation)
     );
     assert_eq!(
-        classify(&f(&[("List-Unsubscribe", "Two-Clicks")]), &Provenance::default(), &a),
+        classify(
+            &f(&[("List-Unsubscribe", "Two-Clicks")]),
+            &Provenance::default(),
+            &a
+        ),
         Err(Refusal::NotAConfirmation)
     );
 }

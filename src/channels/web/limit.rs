@@ -139,7 +139,10 @@ mod tests {
     fn forwarded_for_is_used_only_behind_a_trusted_proxy() {
         let p = parts(Some("198.51.100.7, 203.0.113.5"), Some("10.0.0.1:5000"));
         assert_eq!(client_ip(&p, false), "10.0.0.1".parse::<IpAddr>().unwrap());
-        assert_eq!(client_ip(&p, true), "203.0.113.5".parse::<IpAddr>().unwrap());
+        assert_eq!(
+            client_ip(&p, true),
+            "203.0.113.5".parse::<IpAddr>().unwrap()
+        );
         let p = parts(Some("garbage"), Some("10.0.0.1:5000"));
         assert_eq!(client_ip(&p, true), "10.0.0.1".parse::<IpAddr>().unwrap());
         let p = parts(None, None);
@@ -160,7 +163,10 @@ mod tests {
         assert!(l.check(Kind::Get, a).is_ok());
         let wait = l.check(Kind::Get, a).unwrap_err();
         assert!(wait > Duration::ZERO && wait <= Duration::from_secs(30));
-        assert!(l.check(Kind::Get, b).is_ok(), "another IP has its own bucket");
+        assert!(
+            l.check(Kind::Get, b).is_ok(),
+            "another IP has its own bucket"
+        );
         assert!(l.check(Kind::Post, a).is_ok(), "POST has its own bucket");
         assert!(l.check(Kind::Post, a).is_err());
         assert_eq!(l.tracked(), 3);

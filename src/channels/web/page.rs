@@ -30,10 +30,7 @@ pub struct ClientIp(pub IpAddr);
 impl FromRequestParts<AppState> for ClientIp {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        st: &AppState,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, Self::Rejection> {
         Ok(ClientIp(limit::client_ip(
             parts,
             st.config.server.trusted_proxy,
@@ -41,7 +38,7 @@ impl FromRequestParts<AppState> for ClientIp {
     }
 }
 
-fn header<'h>(h: &'h HeaderMap, name: header::HeaderName) -> Option<&'h str> {
+fn header(h: &HeaderMap, name: header::HeaderName) -> Option<&str> {
     h.get(name).and_then(|v| v.to_str().ok())
 }
 
@@ -157,7 +154,7 @@ pub async fn submit(
     let user_agent = header(&headers, header::USER_AGENT)
         .map(|ua| ua.chars().take(MAX_USER_AGENT_CHARS).collect::<String>());
     match record(&st, &link, kind, fields, ip, user_agent).await {
-        Ok((event_id, duplicate)) => templates::respond(
+        Ok(duplicate) => templates::respond(
             StatusCode::OK,
             lang,
             templates::done(
@@ -165,7 +162,6 @@ pub async fn submit(
                 &brand_name(&st, link.brand_code),
                 link.consent_type,
                 duplicate,
-                event_id,
             ),
         ),
         Err(p) => p.respond(lang, false),
@@ -181,7 +177,7 @@ async fn record(
     fields: form::Fields,
     ip: IpAddr,
     user_agent: Option<String>,
-) -> Result<(i64, bool), Problem> {
+) -> Result<bool, Problem> {
     let recipient = Recipient::parse_for(&link.recipient, link.consent_type).map_err(|e| {
         tracing::error!(link_id = link.id, error = %e, "stored link has an invalid recipient");
         Problem::Unavailable
@@ -221,7 +217,7 @@ async fn record(
                 via,
                 "web opt-out"
             );
-            Ok((o.event_id, o.duplicate))
+            Ok(o.duplicate)
         }
         Err(e) => {
             tracing::error!(link_id = link.id, error = %e, "web opt-out not recorded");

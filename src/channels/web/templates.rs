@@ -21,6 +21,7 @@ nav{text-align:right;margin:0 0 .75rem}\
 .card{background:#fff;border-radius:.75rem;padding:1.5rem 1.25rem;box-shadow:0 1px 3px rgba(0,0,0,.15)}\
 h1{font-size:1.375rem;line-height:1.3;margin:0 0 1rem}\
 p{margin:0 0 1rem}\
+.card>:last-child{margin-bottom:0}\
 button{display:block;width:100%;min-height:3rem;margin:1.5rem 0 1rem;padding:.75rem 1rem;font:inherit;font-weight:700;color:#fff;background:#0b5cad;border:2px solid #0b5cad;border-radius:.5rem;cursor:pointer}\
 button:hover{background:#084a8c}\
 button:focus-visible,a:focus-visible{outline:3px solid #b35c00;outline-offset:3px}\
@@ -43,7 +44,10 @@ pub fn respond(status: StatusCode, lang: Lang, page: Markup) -> Response {
     let mut r = (status, page).into_response();
     let h = r.headers_mut();
     h.insert(header::CONTENT_SECURITY_POLICY, CSP.clone());
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
@@ -136,8 +140,9 @@ pub fn confirm(lang: Lang, brand: &str, t: ConsentType) -> Markup {
     layout(lang, &title, true, body)
 }
 
-/// POST result: recorded (or already recorded before).
-pub fn done(lang: Lang, brand: &str, t: ConsentType, duplicate: bool, reference: i64) -> Markup {
+/// POST result: recorded (or already recorded before). No event number: it would tell
+/// strangers how many people opted out.
+pub fn done(lang: Lang, brand: &str, t: ConsentType, duplicate: bool) -> Markup {
     let (ch, _) = channel(lang, t);
     let body = html! {
         @match lang {
@@ -146,14 +151,12 @@ pub fn done(lang: Lang, brand: &str, t: ConsentType, duplicate: bool, reference:
                 @if duplicate { p { "Bu isteğiniz daha önce kaydedilmişti; başka bir şey yapmanız gerekmiyor." } }
                 p { strong { (brand) } " markası en geç 3 iş günü içinde size " (ch)
                     " yoluyla ticari ileti göndermeyi durduracak." }
-                p.note { "Başvuru numarası: " (reference) }
             }
             Lang::En => {
                 h1.ok { "Request received" }
                 @if duplicate { p { "We had already recorded this request; there is nothing more to do." } }
                 p { strong { (brand) } " will stop sending you commercial " (ch)
                     " within 3 business days at the latest." }
-                p.note { "Reference: " (reference) }
             }
         }
     };
@@ -190,18 +193,48 @@ impl Problem {
     fn text(self, lang: Lang) -> (&'static str, &'static str) {
         use Lang::*;
         match (self, lang) {
-            (Problem::NotFound, Tr) => ("Bağlantı geçersiz", "Bu bağlantı tanınmadı. Mesajdaki bağlantıyı eksiksiz açtığınızdan emin olun."),
-            (Problem::NotFound, En) => ("Link not valid", "This link was not recognised. Make sure you opened the whole link from the message."),
-            (Problem::Expired, Tr) => ("Bağlantının süresi dolmuş", "Bu bağlantı artık geçerli değil."),
+            (Problem::NotFound, Tr) => (
+                "Bağlantı geçersiz",
+                "Bu bağlantı tanınmadı. Mesajdaki bağlantıyı eksiksiz açtığınızdan emin olun.",
+            ),
+            (Problem::NotFound, En) => (
+                "Link not valid",
+                "This link was not recognised. Make sure you opened the whole link from the message.",
+            ),
+            (Problem::Expired, Tr) => (
+                "Bağlantının süresi dolmuş",
+                "Bu bağlantı artık geçerli değil.",
+            ),
             (Problem::Expired, En) => ("Link expired", "This link is no longer valid."),
-            (Problem::RateLimited(_), Tr) => ("Çok fazla istek", "Lütfen bir dakika sonra yeniden deneyin."),
+            (Problem::RateLimited(_), Tr) => (
+                "Çok fazla istek",
+                "Lütfen bir dakika sonra yeniden deneyin.",
+            ),
             (Problem::RateLimited(_), En) => ("Too many requests", "Please try again in a minute."),
-            (Problem::CrossSite, Tr) => ("İstek reddedildi", "Bu istek başka bir siteden geldiği için kabul edilmedi. Mesajınızdaki bağlantıyı açıp düğmeye basın."),
-            (Problem::CrossSite, En) => ("Request refused", "This request came from another website and was not accepted. Open the link in your message and press the button."),
-            (Problem::BadRequest, Tr) => ("İstek anlaşılamadı", "Lütfen bağlantıyı yeniden açıp düğmeye basın."),
-            (Problem::BadRequest, En) => ("Request not understood", "Please open the link again and press the button."),
-            (Problem::Unavailable, Tr) => ("Şu anda kaydedemiyoruz", "Lütfen birkaç dakika sonra yeniden deneyin."),
-            (Problem::Unavailable, En) => ("We cannot record this right now", "Please try again in a few minutes."),
+            (Problem::CrossSite, Tr) => (
+                "İstek reddedildi",
+                "Bu istek başka bir siteden geldiği için kabul edilmedi. Mesajınızdaki bağlantıyı açıp düğmeye basın.",
+            ),
+            (Problem::CrossSite, En) => (
+                "Request refused",
+                "This request came from another website and was not accepted. Open the link in your message and press the button.",
+            ),
+            (Problem::BadRequest, Tr) => (
+                "İstek anlaşılamadı",
+                "Lütfen bağlantıyı yeniden açıp düğmeye basın.",
+            ),
+            (Problem::BadRequest, En) => (
+                "Request not understood",
+                "Please open the link again and press the button.",
+            ),
+            (Problem::Unavailable, Tr) => (
+                "Şu anda kaydedemiyoruz",
+                "Lütfen birkaç dakika sonra yeniden deneyin.",
+            ),
+            (Problem::Unavailable, En) => (
+                "We cannot record this right now",
+                "Please try again in a few minutes.",
+            ),
         }
     }
 
@@ -245,8 +278,14 @@ mod tests {
         assert!(s.contains("name=\"viewport\""));
         assert!(!s.contains("<script"));
         let en = confirm(Lang::En, "Demo", ConsentType::Eposta).into_string();
-        assert!(en.contains("lang=\"en\"") && en.contains("Stop e-mails"), "{en}");
-        assert!(en.contains("href=\"?lang=tr\""), "toggle back to Turkish: {en}");
+        assert!(
+            en.contains("lang=\"en\"") && en.contains("Stop e-mails"),
+            "{en}"
+        );
+        assert!(
+            en.contains("href=\"?lang=tr\""),
+            "toggle back to Turkish: {en}"
+        );
     }
 
     #[test]
@@ -263,8 +302,13 @@ mod tests {
     #[test]
     fn security_headers_and_style_hash() {
         let r = respond(StatusCode::OK, Lang::En, html! { p { "x" } });
-        let csp = r.headers()[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
-        assert!(csp.starts_with("default-src 'none'; style-src 'sha256-"), "{csp}");
+        let csp = r.headers()[header::CONTENT_SECURITY_POLICY]
+            .to_str()
+            .unwrap();
+        assert!(
+            csp.starts_with("default-src 'none'; style-src 'sha256-"),
+            "{csp}"
+        );
         assert!(csp.contains("form-action 'self'"));
         assert_eq!(r.headers()[header::REFERRER_POLICY], "no-referrer");
         assert_eq!(r.headers()[header::CONTENT_LANGUAGE], "en");
