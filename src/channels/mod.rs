@@ -5,3 +5,4 @@ pub mod twilio_request;
 pub mod twiml;
 pub mod twiml_check;
 pub mod voice;
+pub mod web;
