@@ -8,7 +8,7 @@ use crate::channels::sms::inbound::SmsChannel;
 use crate::config::{Config, IysMode};
 use crate::domain::calendar::{BusinessCalendar, Overrides};
 use crate::domain::time::Clock;
-use crate::http::ratelimit::{self, KeyedLimiter};
+use crate::http::ratelimit::{self, Limits};
 use crate::ledger::{Ledger, SuppressionPolicy};
 use crate::store::{self, Store};
 
@@ -18,8 +18,7 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub ledger: Ledger,
     pub sms: Arc<SmsChannel>,
-    /// Per client IP, across all webhooks.
-    pub webhook_limiter: Arc<KeyedLimiter>,
+    pub limits: Arc<Limits>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -70,6 +69,7 @@ impl App {
         clock: Arc<dyn Clock>,
         store: Arc<dyn Store>,
     ) -> Result<Self, StartError> {
+        crate::metrics::install();
         let calendar = load_calendar(&config)?;
         let left = calendar.days_of_coverage_left(clock.now().date_naive());
         if left < 365 {
@@ -89,13 +89,10 @@ impl App {
             },
         );
         let sms = Arc::new(SmsChannel::new(config.sms.clone(), &config.brands));
-        let webhook_limiter = Arc::new(KeyedLimiter::per_minute(
-            "webhook_ip",
-            config.server.webhook_requests_per_ip_per_minute,
-        ));
+        let limits = Arc::new(Limits::from_config(&config));
         let shutdown = CancellationToken::new();
         ratelimit::spawn_pruner(
-            vec![webhook_limiter.clone(), sms.per_sender.clone()],
+            limits.clone(),
             std::time::Duration::from_secs(60),
             shutdown.clone(),
         );
@@ -103,7 +100,7 @@ impl App {
             config: Arc::new(config),
             ledger,
             sms,
-            webhook_limiter,
+            limits,
         };
         Ok(Self { state, shutdown })
     }

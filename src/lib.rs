@@ -12,6 +12,7 @@ pub mod error;
 pub mod http;
 pub mod iys;
 pub mod ledger;
+pub mod metrics;
 pub mod providers;
 pub mod sim;
 pub mod store;

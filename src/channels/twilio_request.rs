@@ -77,7 +77,7 @@ impl FromRequest<AppState> for TwilioRequest {
         let ip = request_meta::client_ip(&st.config.server, &parts.headers, peer);
         let route = parts.uri.path().to_string();
         if let Some(ip) = ip
-            && let Err(wait) = st.webhook_limiter.check(&ip.to_string())
+            && let Err(wait) = st.limits.webhook_ip.check(&ip.to_string())
         {
             return Err(crate::channels::sms::webhooks::rate_limited(wait));
         }

@@ -23,6 +23,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/consents/{recipient}", get(consents::lookup))
         .merge(crate::channels::sms::routes())
         .merge(crate::channels::web::routes())
+        .route("/metrics", get(crate::metrics::scrape))
+        .layer(axum::middleware::from_fn(crate::metrics::track))
         .layer(axum::extract::DefaultBodyLimit::max(max_body))
         .with_state(state)
 }

@@ -28,7 +28,11 @@ pub async fn keep(
         body: body[..body.len().min(MAX_KEPT_BYTES)].to_vec(),
     };
     match st.ledger.store().quarantine(&item).await {
-        Ok(id) => tracing::warn!(quarantine_id = id, route, reason, "request quarantined"),
+        Ok(id) => {
+            metrics::counter!("iys_relay_quarantined_total", "route" => route.to_string())
+                .increment(1);
+            tracing::warn!(quarantine_id = id, route, reason, "request quarantined");
+        }
         Err(e) => {
             tracing::error!(error = %e, route, reason, "could not quarantine a refused request")
         }

@@ -8,6 +8,8 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use tokio_util::sync::CancellationToken;
 
+use crate::config::Config;
+
 pub struct KeyedLimiter {
     name: &'static str,
     inner: DefaultKeyedRateLimiter<String>,
@@ -25,9 +27,10 @@ impl KeyedLimiter {
 
     /// Ok, or how long the caller should wait.
     pub fn check(&self, key: &str) -> Result<(), Duration> {
-        self.inner
-            .check_key(&key.to_string())
-            .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
+        self.inner.check_key(&key.to_string()).map_err(|not_until| {
+            metrics::counter!("iys_relay_rate_limited_total", "limiter" => self.name).increment(1);
+            not_until.wait_time_from(DefaultClock::default().now())
+        })
     }
 
     pub fn name(&self) -> &'static str {
@@ -49,18 +52,51 @@ impl KeyedLimiter {
     }
 }
 
+/// Every rate limit of the service, built from the configuration.
+pub struct Limits {
+    /// Per client IP, across all webhooks.
+    pub webhook_ip: KeyedLimiter,
+    /// Per SMS sender number.
+    pub sms_sender: KeyedLimiter,
+    /// Per client IP on the short-link pages (GET and POST counted apart).
+    pub link_get: KeyedLimiter,
+    pub link_post: KeyedLimiter,
+}
+
+impl Limits {
+    pub fn from_config(c: &Config) -> Self {
+        Self {
+            webhook_ip: KeyedLimiter::per_minute(
+                "webhook_ip",
+                c.server.webhook_requests_per_ip_per_minute,
+            ),
+            sms_sender: KeyedLimiter::per_minute(
+                "sms_sender",
+                c.sms.rate_limit.per_sender_per_minute,
+            ),
+            link_get: KeyedLimiter::per_minute("link_get", c.links.get_per_minute),
+            link_post: KeyedLimiter::per_minute("link_post", c.links.post_per_minute),
+        }
+    }
+
+    fn all(&self) -> [&KeyedLimiter; 4] {
+        [
+            &self.webhook_ip,
+            &self.sms_sender,
+            &self.link_get,
+            &self.link_post,
+        ]
+    }
+}
+
 /// Prunes every limiter each `every` until shutdown, so limiter memory stays bounded.
-pub fn spawn_pruner(
-    limiters: Vec<Arc<KeyedLimiter>>,
-    every: Duration,
-    shutdown: CancellationToken,
-) {
+pub fn spawn_pruner(limits: Arc<Limits>, every: Duration, shutdown: CancellationToken) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
-                _ = tick.tick() => limiters.iter().for_each(|l| l.prune()),
+                _ = tick.tick() => limits.all().iter().for_each(|l| l.prune()),
             }
         }
     });

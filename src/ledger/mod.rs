@@ -182,6 +182,15 @@ async fn writer(
             wake.notify_one();
         }
         for (p, r) in batch.drain(..).zip(results) {
+            if let Ok(o) = &r {
+                let i = &p.event.intent;
+                let name = if o.duplicate {
+                    "iys_relay_duplicate_events_total"
+                } else {
+                    "iys_relay_events_total"
+                };
+                metrics::counter!(name, "channel" => i.channel.as_str(), "status" => i.status.as_str()).increment(1);
+            }
             // The caller may have gone away (client disconnect); the event is stored regardless.
             let _ = p.reply.send(r);
         }

@@ -1,7 +1,6 @@
 //! The provider-independent core of an inbound SMS: route → rate-limit → parse → record → reply.
 
 use std::net::IpAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -16,7 +15,6 @@ use crate::domain::keywords::{ParsedSms, SmsIntent, parse_sms};
 use crate::domain::{
     Channel, ConsentIntent, ConsentType, Evidence, Recipient, RecipientType, Source, Status,
 };
-use crate::http::ratelimit::KeyedLimiter;
 use crate::ledger::LedgerError;
 use crate::providers::twilio::TwilioClient;
 use crate::store::{InboundMessage, RecordOutcome, StoreError};
@@ -25,7 +23,6 @@ use crate::store::{InboundMessage, RecordOutcome, StoreError};
 pub struct SmsChannel {
     pub config: SmsConfig,
     pub directory: SmsDirectory,
-    pub per_sender: Arc<KeyedLimiter>,
     pub outbound: Option<TwilioClient>,
 }
 
@@ -43,10 +40,6 @@ impl SmsChannel {
             .ok()
         });
         Self {
-            per_sender: Arc::new(KeyedLimiter::per_minute(
-                "sms_sender",
-                config.rate_limit.per_sender_per_minute,
-            )),
             directory,
             outbound,
             config,
@@ -129,7 +122,8 @@ pub async fn handle(st: &AppState, m: MoInput) -> Result<MoOutcome, MoError> {
     let sms = &st.sms;
     let parsed = classify(sms, &m.to, &m.body)?;
     let sender = Recipient::parse_for(&m.from, ConsentType::Mesaj).map_err(MoError::BadSender)?;
-    sms.per_sender
+    st.limits
+        .sms_sender
         .check(sender.as_str())
         .map_err(MoError::RateLimited)?;
 

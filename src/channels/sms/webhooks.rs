@@ -150,7 +150,7 @@ pub async fn generic(
 ) -> Response {
     let ip = request_meta::client_ip(&st.config.server, &headers, peer);
     if let Some(ip) = ip
-        && let Err(wait) = st.webhook_limiter.check(&ip.to_string())
+        && let Err(wait) = st.limits.webhook_ip.check(&ip.to_string())
     {
         return rate_limited(wait);
     }

@@ -10,15 +10,12 @@ pub mod code;
 pub mod config;
 pub mod form;
 pub mod lang;
-pub mod limit;
 pub mod page;
 pub mod templates;
 
-use std::sync::Arc;
-
+use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
-use axum::{Extension, Router};
 
 use crate::app::AppState;
 
@@ -32,5 +29,4 @@ pub fn routes() -> Router<AppState> {
             post(api::mint_bulk).layer(DefaultBodyLimit::max(api::BULK_BODY_LIMIT)),
         )
         .route("/r/{code}", get(page::show).post(page::submit))
-        .layer(Extension(Arc::new(limit::LazyLimiters::default())))
 }

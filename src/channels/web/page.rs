@@ -3,9 +3,7 @@
 //! one-click) and answers 200 with the result page, never a redirect.
 
 use std::net::IpAddr;
-use std::sync::Arc;
 
-use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::{FromRequestParts, Path, RawQuery, State};
 use axum::http::request::Parts;
@@ -16,25 +14,29 @@ use serde_json::{Map, Value, json};
 use super::code;
 use super::form::{self, PostKind, Provenance, Refusal};
 use super::lang::Lang;
-use super::limit::{self, Kind, LazyLimiters};
 use super::templates::{self, Problem};
 use crate::app::AppState;
 use crate::domain::{Channel, ConsentIntent, Evidence, Recipient, Source, Status};
+use crate::http::request_meta;
 use crate::store::Link;
 
 const MAX_USER_AGENT_CHARS: usize = 512;
 
-/// The client IP (see [`limit::client_ip`]).
+/// The client IP (see [`request_meta::client_ip`]).
 pub struct ClientIp(pub IpAddr);
 
 impl FromRequestParts<AppState> for ClientIp {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, Self::Rejection> {
-        Ok(ClientIp(limit::client_ip(
-            parts,
-            st.config.server.trusted_proxy,
-        )))
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0);
+        let ip = request_meta::client_ip(&st.config.server, &parts.headers, peer);
+        Ok(ClientIp(
+            ip.unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)),
+        ))
     }
 }
 
@@ -78,7 +80,6 @@ fn brand_name(st: &AppState, brand_code: i64) -> String {
 
 pub async fn show(
     State(st): State<AppState>,
-    Extension(limiters): Extension<Arc<LazyLimiters>>,
     ClientIp(ip): ClientIp,
     Path(code): Path<String>,
     RawQuery(q): RawQuery,
@@ -88,7 +89,7 @@ pub async fn show(
         query_lang(q.as_deref()).as_deref(),
         header(&headers, header::ACCEPT_LANGUAGE),
     );
-    if let Err(wait) = limiters.get(&st.config.links).check(Kind::Get, ip) {
+    if let Err(wait) = st.limits.link_get.check(&ip.to_string()) {
         return Problem::RateLimited(wait).respond(lang, false);
     }
     match find(&st, &code).await {
@@ -116,7 +117,6 @@ fn allowed_origins(st: &AppState) -> Vec<String> {
 
 pub async fn submit(
     State(st): State<AppState>,
-    Extension(limiters): Extension<Arc<LazyLimiters>>,
     ClientIp(ip): ClientIp,
     Path(code): Path<String>,
     RawQuery(q): RawQuery,
@@ -131,7 +131,7 @@ pub async fn submit(
         .and_then(|f| f.iter().find(|(k, _)| k == "lang").map(|(_, v)| v.clone()))
         .or_else(|| query_lang(q.as_deref()));
     let lang = Lang::pick(explicit.as_deref(), accept);
-    if let Err(wait) = limiters.get(&st.config.links).check(Kind::Post, ip) {
+    if let Err(wait) = st.limits.link_post.check(&ip.to_string()) {
         return Problem::RateLimited(wait).respond(lang, false);
     }
     let Ok(fields) = fields else {
