@@ -8,8 +8,10 @@
 //! One trait method = one use-case step = one transaction.
 
 mod postgres;
+pub mod queue;
 mod rows;
 mod sql;
+mod sql_queue;
 mod sqlite;
 
 use std::sync::Arc;
@@ -20,6 +22,7 @@ use serde::Serialize;
 
 use crate::domain::{Channel, ConsentIntent, ConsentType, RecipientType, Source, Status};
 
+pub use queue::ReportQueue;
 pub use sql::{SqlStore, redact_url};
 
 #[derive(Debug, thiserror::Error)]
@@ -233,7 +236,7 @@ pub struct QuarantineItem {
 }
 
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: ReportQueue + Send + Sync + 'static {
     fn backend(&self) -> Backend;
     async fn migrate(&self) -> Result<(), StoreError>;
     async fn readiness(&self) -> Result<Readiness, StoreError>;

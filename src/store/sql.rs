@@ -12,8 +12,8 @@ use super::rows::{
     JOB_COLUMNS, STATE_COLUMNS, job_from_row, state_from_row, stored_event_from_row,
 };
 use super::{
-    AddressKey, Backend, ConsentState, InboundMessage, NewEvent, QuarantineItem, QueueSummary, Readiness,
-    RecordOutcome, ReportJob, StoreError, StoredEvent, postgres, sqlite,
+    AddressKey, Backend, ConsentState, InboundMessage, NewEvent, QuarantineItem, QueueSummary,
+    Readiness, RecordOutcome, ReportJob, StoreError, StoredEvent, postgres, sqlite,
 };
 use crate::domain::time::{from_ms, to_ms};
 use crate::domain::{ConsentType, RecipientType};
@@ -325,7 +325,9 @@ impl super::Store for SqlStore {
     }
 
     async fn quarantine_count(&self) -> Result<i64, StoreError> {
-        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM quarantine").fetch_one(&self.read).await?)
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM quarantine")
+            .fetch_one(&self.read)
+            .await?)
     }
 
     async fn keep_inbound(&self, msg: &InboundMessage) -> Result<(), StoreError> {
@@ -347,7 +349,9 @@ impl super::Store for SqlStore {
     }
 
     async fn inbound_count(&self) -> Result<i64, StoreError> {
-        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM inbound_messages").fetch_one(&self.read).await?)
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM inbound_messages")
+            .fetch_one(&self.read)
+            .await?)
     }
 }
 

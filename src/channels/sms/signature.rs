@@ -94,7 +94,9 @@ pub fn form_params(raw_body: &[u8]) -> Result<Vec<(String, String)>, std::str::U
     let text = std::str::from_utf8(raw_body)?;
     let decode = |s: &str| -> Result<String, std::str::Utf8Error> {
         let spaced = s.replace('+', " ");
-        percent_encoding::percent_decode_str(&spaced).decode_utf8().map(|c| c.into_owned())
+        percent_encoding::percent_decode_str(&spaced)
+            .decode_utf8()
+            .map(|c| c.into_owned())
     };
     text.split('&')
         .filter(|p| !p.is_empty())
@@ -207,7 +209,10 @@ mod tests {
 &Caller=%2B14158675309&CallSid=CA1234567890ABCDE";
         assert!(validate_twilio(TOKEN, URL, &form_params(body).unwrap(), V1));
         assert_eq!(form_params(b"Body=RET+TSA").unwrap()[0].1, "RET TSA");
-        assert_eq!(form_params(b"Body=%C4%B0PTAL&a").unwrap(), vec![("Body".into(), "İPTAL".into()), ("a".into(), String::new())]);
+        assert_eq!(
+            form_params(b"Body=%C4%B0PTAL&a").unwrap(),
+            vec![("Body".into(), "İPTAL".into()), ("a".into(), String::new())]
+        );
         assert!(form_params(b"Body=%FF").is_err());
         assert!(form_params(&[b'B', b'=', 0xff]).is_err());
     }
