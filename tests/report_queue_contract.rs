@@ -454,6 +454,9 @@ async fn attempts_are_logged_per_call(store: Arc<dyn Store>) {
     let got = store.attempts_for_job(job).await.unwrap();
     assert_eq!(got, vec![a(Some(503), Some("H192")), a(Some(200), None)]);
     assert_eq!(store.attempt_count().await.unwrap(), 2);
+    let evs = store.events_by_ids(&[e, e + 1000]).await.unwrap();
+    assert_eq!(evs.len(), 1);
+    assert_eq!((evs[0].id, evs[0].status), (e, Status::Onay));
     assert!(store.attempts_for_job(e + 1000).await.unwrap().is_empty());
 }
 

@@ -18,6 +18,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/v1/consents/check", post(consents::check))
         .route("/v1/consents/{recipient}", get(consents::lookup))
+        .merge(crate::iys::push::routes())
         .layer(axum::extract::DefaultBodyLimit::max(max_body))
         .with_state(state)
 }

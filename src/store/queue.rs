@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::{AddressKey, ReportJob, StoreError};
+use super::{AddressKey, ReportJob, StoreError, StoredEvent};
 use crate::domain::Status;
 
 /// Proof that the caller still owns a job when it finishes it.
@@ -168,6 +168,9 @@ pub trait ReportQueue: Send + Sync {
         outcome: &JobOutcome,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
+
+    /// The events behind many jobs (any order; unknown ids are absent).
+    async fn events_by_ids(&self, ids: &[i64]) -> Result<Vec<StoredEvent>, StoreError>;
 
     /// What İYS is known to hold per address: the newest of our accepted jobs and the citizens'
     /// own `IYS_*` movements. Addresses without such knowledge are absent.

@@ -12,8 +12,8 @@ use sqlx::{Any, Row, Transaction};
 use super::queue::{
     Alert, AlertKind, Attempt, BatchState, Fence, IysBatch, JobOutcome, NewBatch, ReportQueue,
 };
-use super::rows::{JOB_COLUMNS, job_from_row};
-use super::{AddressKey, Backend, ReportJob, SqlStore, StoreError};
+use super::rows::{JOB_COLUMNS, job_from_row, stored_event_from_row};
+use super::{AddressKey, Backend, ReportJob, SqlStore, StoreError, StoredEvent};
 use crate::domain::Status;
 use crate::domain::time::{from_ms, to_ms};
 
@@ -230,6 +230,27 @@ impl ReportQueue for SqlStore {
         }
         tx.commit().await?;
         Ok(true)
+    }
+
+    async fn events_by_ids(&self, ids: &[i64]) -> Result<Vec<StoredEvent>, StoreError> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(CHUNK) {
+            let list: Vec<String> = (0..chunk.len()).map(|n| format!("${}", n + 1)).collect();
+            let sql = format!(
+                "SELECT id, brand_code, recipient, recipient_type, consent_type, status, source,
+                     channel, consent_at_ms, received_at_ms, provider, provider_message_id, evidence
+                 FROM consent_events WHERE id IN ({})",
+                list.join(",")
+            );
+            let mut q = sqlx::query(&sql);
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            for row in q.fetch_all(&self.read).await? {
+                out.push(stored_event_from_row(&row)?);
+            }
+        }
+        Ok(out)
     }
 
     async fn iys_known_status(
