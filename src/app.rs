@@ -9,7 +9,12 @@ use crate::config::{Config, IysMode};
 use crate::domain::calendar::{BusinessCalendar, Overrides};
 use crate::domain::time::Clock;
 use crate::http::ratelimit::{self, Limits};
+use crate::iys::IysClientConfig;
+use crate::iys::paced::{PacedIys, Sleeper, tokio_sleeper};
+use crate::iys::reporter::Reporter;
+use crate::iys::sync::IysSync;
 use crate::ledger::{Ledger, SuppressionPolicy};
+use crate::sim::{SimConfig, SimUser, Simulator};
 use crate::store::{self, Store};
 
 /// Shared by every handler (cheap to clone).
@@ -29,6 +34,8 @@ pub enum StartError {
     Overrides(String, String),
     #[error("cannot bind {0}: {1}")]
     Bind(String, std::io::Error),
+    #[error("İYS client: {0}")]
+    Iys(#[from] crate::iys::IysError),
 }
 
 /// Loads the calendar with the configured reading of half days and the operator's overrides.
@@ -50,6 +57,29 @@ pub fn load_calendar(config: &Config) -> Result<BusinessCalendar, StartError> {
 pub struct App {
     pub state: AppState,
     pub shutdown: CancellationToken,
+    /// The İYS workers, once [`App::attach_iys`] ran (tests call their `run_once`).
+    pub reporter: Option<Arc<Reporter>>,
+    pub sync: Option<Arc<IysSync>>,
+    /// The in-process simulator when `iys.mode = "simulator"`.
+    pub simulator: Option<Simulator>,
+}
+
+/// The simulator `serve` runs in-process: same users, HS number and brands as the config.
+pub fn sim_config(config: &Config) -> SimConfig {
+    SimConfig {
+        users: vec![SimUser {
+            username: config.iys.username.clone(),
+            password: config.iys.password.expose().to_string(),
+            iys_code: config.iys.iys_code,
+        }],
+        iys_code: config.iys.iys_code,
+        brands: config.brands.iter().map(|b| b.brand_code).collect(),
+        batch_processing_delay: config.sim.batch_processing_delay,
+        pull_lag: config.sim.pull_lag,
+        rate_limits_enabled: config.sim.rate_limits_enabled,
+        half_days_business: config.calendar.half_days_business,
+        ..SimConfig::default()
+    }
 }
 
 impl App {
@@ -61,7 +91,97 @@ impl App {
         )
         .await?;
         store.migrate().await?;
-        Self::with_store(config, clock, store)
+        let mut app = Self::with_store(config, clock.clone(), store)?;
+        let base_url = match app.state.config.iys.mode {
+            IysMode::Live => app.state.config.iys.base_url.clone(),
+            IysMode::Simulator => {
+                let sim = Simulator::new(sim_config(&app.state.config), clock);
+                app.start_simulator(sim).await?
+            }
+        };
+        app.attach_iys(&base_url, tokio_sleeper())?;
+        Ok(app)
+    }
+
+    /// Serves `sim` on 127.0.0.1:0 and returns its base URL. A real socket (rather than routes
+    /// mounted in our router) keeps the client's path identical to production and the
+    /// simulator's endpoints off the public listener.
+    pub async fn start_simulator(&mut self, sim: Simulator) -> Result<String, StartError> {
+        let addr = "127.0.0.1:0";
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| StartError::Bind(addr.into(), e))?;
+        let local = listener
+            .local_addr()
+            .map_err(|e| StartError::Bind(addr.into(), e))?;
+        let base = format!("http://{local}");
+        tracing::warn!(
+            "İYS SIMULATOR running in-process at {base}: NOTHING is reported to the real İYS"
+        );
+        let serving = sim.clone();
+        let token = self.shutdown.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                r = serving.serve(listener) => if let Err(e) = r {
+                    tracing::error!(error = %e, "the İYS simulator stopped");
+                },
+                _ = token.cancelled() => {}
+            }
+        });
+        self.simulator = Some(sim);
+        Ok(base)
+    }
+
+    /// Builds the reporter and the pull loop against `base_url`. Each gets its own client (and
+    /// token), because attempt rows are collected per client; both share the global pacing.
+    pub fn attach_iys(&mut self, base_url: &str, sleeper: Sleeper) -> Result<(), StartError> {
+        let cfg = self.state.config.clone();
+        let ledger = &self.state.ledger;
+        let client = IysClientConfig {
+            base_url: base_url.to_string(),
+            username: cfg.iys.username.clone(),
+            password: cfg.iys.password.expose().to_string(),
+            iys_code: cfg.iys.iys_code,
+            timeout: std::time::Duration::from_secs(cfg.reporter.http_timeout_seconds.max(1)),
+        };
+        let paced = || {
+            PacedIys::new(
+                client.clone(),
+                ledger.store().clone(),
+                ledger.clock().clone(),
+                sleeper.clone(),
+                cfg.reporter.requests_per_second,
+            )
+        };
+        self.reporter = Some(Arc::new(Reporter::new(
+            ledger.store().clone(),
+            paced()?,
+            cfg.reporter.clone(),
+            ledger.reporter_wake.clone(),
+        )));
+        self.sync = Some(Arc::new(IysSync::new(
+            paced()?,
+            ledger.clone(),
+            cfg.brands.iter().map(|b| b.brand_code).collect(),
+            cfg.iys.sync.page_limit,
+            cfg.iys.sync.interval_seconds,
+        )));
+        Ok(())
+    }
+
+    /// Starts the enabled background workers; they stop when `shutdown` is cancelled.
+    pub fn spawn_workers(&self) {
+        let cfg = &self.state.config;
+        if let Some(r) = &self.reporter
+            && cfg.reporter.enabled
+        {
+            r.clone().spawn(self.shutdown.clone());
+        }
+        if let Some(s) = &self.sync
+            && cfg.iys.sync.enabled
+        {
+            s.clone().spawn(self.shutdown.clone());
+        }
     }
 
     pub fn with_store(
@@ -102,7 +222,13 @@ impl App {
             sms,
             limits,
         };
-        Ok(Self { state, shutdown })
+        Ok(Self {
+            state,
+            shutdown,
+            reporter: None,
+            sync: None,
+            simulator: None,
+        })
     }
 
     pub fn router(&self) -> axum::Router {
@@ -115,6 +241,7 @@ impl App {
         listener: tokio::net::TcpListener,
         signals: bool,
     ) -> std::io::Result<()> {
+        self.spawn_workers();
         let token = self.shutdown.clone();
         if signals {
             let t = token.clone();

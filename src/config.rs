@@ -47,6 +47,9 @@ pub struct Config {
     pub suppression: SuppressionConfig,
     pub iys: IysConfig,
     pub reporter: ReporterConfig,
+    /// The built-in İYS simulator (`iys.mode = "simulator"` and `iys-relay iys-sim`).
+    #[serde(default)]
+    pub sim: SimSection,
     #[serde(default)]
     pub brands: Vec<Brand>,
     pub api: ApiConfig,
@@ -111,12 +114,113 @@ pub struct IysConfig {
     pub username: String,
     pub password: Secret,
     pub iys_code: i64,
+    #[serde(default)]
+    pub sync: SyncConfig,
+    #[serde(default)]
+    pub push: PushConfig,
+}
+
+/// The pull loop on `consents/changes?source=IYS` (citizens' own changes).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SyncConfig {
+    pub enabled: bool,
+    /// Seconds between pulls (İYS's pull lags by one hour anyway).
+    pub interval_seconds: u64,
+    /// Movements per page (İYS maximum 1000).
+    pub page_limit: u32,
+}
+
+impl Default for SyncConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            interval_seconds: 300,
+            page_limit: 1000,
+        }
+    }
+}
+
+/// The receiver for İYS's push (`POST /iys/push`, HTTP Basic auth, registered with İYS).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PushConfig {
+    pub enabled: bool,
+    pub username: String,
+    pub password: Secret,
+}
+
+/// Settings of the built-in simulator; its users, HS number and brands come from `[iys]` and
+/// `[[brands]]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SimSection {
+    /// Seconds before the simulator processes an async batch (İYS: poll no sooner than 300 s).
+    pub batch_processing_delay: u64,
+    /// Seconds the simulator's pull lags behind now (İYS: one hour).
+    pub pull_lag: u64,
+    pub rate_limits_enabled: bool,
+}
+
+impl Default for SimSection {
+    fn default() -> Self {
+        Self {
+            batch_processing_delay: 300,
+            pull_lag: 3600,
+            rate_limits_enabled: true,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct ReporterConfig {
+    /// Internal target: in İYS by the end of this business day after receipt (legal: 3).
     pub target_business_days: u32,
+    pub enabled: bool,
+    /// From this many sendable movements per brand in one run on, use async batches.
+    pub batch_threshold: usize,
+    /// Movements per async batch (İYS maximum 1000).
+    pub max_batch_size: usize,
+    /// Jobs claimed per round.
+    pub claim_limit: i64,
+    /// How long a claim protects a job from other workers.
+    pub lease_seconds: u64,
+    /// First batch poll after submission (İYS: no sooner than 300 s).
+    pub poll_delay_seconds: u64,
+    /// Next poll while a batch is still being processed.
+    pub poll_interval_seconds: u64,
+    /// A batch İYS has not processed after this long goes back to the queue.
+    pub batch_give_up_hours: u64,
+    /// Back-off for transient failures: base * 2^(attempt-1), capped, with jitter.
+    pub retry_base_seconds: u64,
+    pub retry_max_seconds: u64,
+    /// İYS allows 10 requests/s per IP across all replicas; stay a little below.
+    pub requests_per_second: u32,
+    /// The worker wakes at least this often (it is also woken by every new movement).
+    pub idle_seconds: u64,
+    pub http_timeout_seconds: u64,
+}
+
+impl Default for ReporterConfig {
+    fn default() -> Self {
+        Self {
+            target_business_days: 1,
+            enabled: true,
+            batch_threshold: 50,
+            max_batch_size: 1000,
+            claim_limit: 5000,
+            lease_seconds: 300,
+            poll_delay_seconds: 300,
+            poll_interval_seconds: 60,
+            batch_give_up_hours: 24,
+            retry_base_seconds: 30,
+            retry_max_seconds: 3600,
+            requests_per_second: 9,
+            idle_seconds: 5,
+            http_timeout_seconds: 30,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -189,6 +293,34 @@ impl Config {
         }
         if !(1..=3).contains(&self.reporter.target_business_days) {
             p.push("reporter.target_business_days must be 1, 2 or 3".into());
+        }
+        let r = &self.reporter;
+        if r.poll_delay_seconds < 300 {
+            p.push("reporter.poll_delay_seconds must be at least 300 (İYS: poll no sooner)".into());
+        }
+        if !(1..=10).contains(&r.requests_per_second) {
+            p.push("reporter.requests_per_second must be 1..=10 (İYS limit: 10/s per IP)".into());
+        }
+        if !(1..=1000).contains(&r.max_batch_size) {
+            p.push("reporter.max_batch_size must be 1..=1000".into());
+        }
+        if r.batch_threshold == 0 || r.claim_limit < 1 || r.lease_seconds < 30 {
+            p.push(
+                "reporter.batch_threshold and claim_limit must be positive, lease_seconds at least 30"
+                    .into(),
+            );
+        }
+        if r.retry_base_seconds == 0 || r.retry_max_seconds < r.retry_base_seconds {
+            p.push(
+                "reporter.retry_base_seconds must be positive and at most retry_max_seconds".into(),
+            );
+        }
+        if !(1..=1000).contains(&self.iys.sync.page_limit) {
+            p.push("iys.sync.page_limit must be 1..=1000".into());
+        }
+        let push = &self.iys.push;
+        if push.enabled && (push.username.is_empty() || push.password.expose().len() < 12) {
+            p.push("iys.push needs a username and a password of at least 12 characters".into());
         }
         if self.brands.is_empty() {
             p.push("at least one [[brands]] entry is needed".into());
@@ -307,5 +439,20 @@ mod tests {
         assert!(!shown.contains(DEV_TOKEN), "{shown}");
         assert!(shown.contains("sqlite://data/iys-relay.db"), "{shown}");
         assert!(!format!("{c:?}").contains("sim-password"));
+    }
+
+    #[test]
+    fn reporter_defaults_and_limits() {
+        let c = Config::from_figment(Figment::from(Toml::string(DEFAULT_TOML))).unwrap();
+        assert_eq!(c.reporter.poll_delay_seconds, 300);
+        assert_eq!(c.reporter.max_batch_size, 1000);
+        assert!(c.iys.sync.enabled && !c.iys.push.enabled);
+        let fig = Figment::from(Toml::string(DEFAULT_TOML)).merge(Toml::string(
+            "[reporter]\npoll_delay_seconds = 60\nrequests_per_second = 11\n[iys.push]\nenabled = true\n",
+        ));
+        let err = Config::from_figment(fig).unwrap_err().to_string();
+        assert!(err.contains("poll_delay_seconds"), "{err}");
+        assert!(err.contains("requests_per_second"), "{err}");
+        assert!(err.contains("iys.push"), "{err}");
     }
 }

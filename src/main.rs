@@ -59,6 +59,13 @@ enum Command {
         #[arg(long, default_value_t = 10)]
         nearest: i64,
     },
+    /// Run the İYS simulator alone (for manual testing against `iys.mode = "live"`).
+    IysSim {
+        #[arg(long, default_value_t = 8089)]
+        port: u16,
+        #[arg(long, default_value = "127.0.0.1")]
+        bind: String,
+    },
 }
 
 #[tokio::main]
@@ -106,6 +113,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     oldest.with_timezone(&Istanbul).to_rfc3339()
                 );
             }
+            let alerts = store.alerts(nearest).await?;
+            if !alerts.is_empty() {
+                println!("recent alerts:");
+                for a in &alerts {
+                    println!(
+                        "  {:<7} {:<14} job {:>8}  {}  {}",
+                        a.severity,
+                        a.kind.as_str(),
+                        a.job_id,
+                        a.at.with_timezone(&Istanbul).to_rfc3339(),
+                        a.detail
+                    );
+                }
+            }
             println!("nearest deadlines:");
             for j in &s.nearest {
                 println!(
@@ -129,6 +150,25 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             app.serve(listener, true).await?;
         }
         Command::ParseSms { to, body } => parse_sms(&config, &to, &body)?,
+        Command::IysSim { port, bind } => {
+            let addr = format!("{bind}:{port}");
+            let sim =
+                iys_relay::sim::Simulator::new(app::sim_config(&config), Arc::new(SystemClock));
+            let listener = tokio::net::TcpListener::bind(&addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr}"))?;
+            eprintln!(
+                "İYS SIMULATOR (not İYS) on http://{addr}: user {:?}, iysCode {}, brands {:?}",
+                config.iys.username,
+                config.iys.iys_code,
+                config
+                    .brands
+                    .iter()
+                    .map(|b| b.brand_code)
+                    .collect::<Vec<_>>()
+            );
+            sim.serve(listener).await?;
+        }
         Command::Deadline { .. } => unreachable!("handled above"),
     }
     Ok(())

@@ -25,6 +25,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::channels::web::routes())
         .route("/metrics", get(crate::metrics::scrape))
         .layer(axum::middleware::from_fn(crate::metrics::track))
+        .merge(crate::iys::push::routes())
         .layer(axum::extract::DefaultBodyLimit::max(max_body))
         .with_state(state)
 }

@@ -9,8 +9,10 @@
 
 mod links;
 mod postgres;
+pub mod queue;
 mod rows;
 mod sql;
+mod sql_queue;
 mod sqlite;
 
 use std::sync::Arc;
@@ -22,6 +24,7 @@ use serde::Serialize;
 use crate::domain::{Channel, ConsentIntent, ConsentType, RecipientType, Source, Status};
 
 pub use links::{Link, NewLink};
+pub use queue::ReportQueue;
 pub use sql::{SqlStore, redact_url};
 
 #[derive(Debug, thiserror::Error)]
@@ -235,7 +238,7 @@ pub struct QuarantineItem {
 }
 
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: ReportQueue + Send + Sync + 'static {
     fn backend(&self) -> Backend;
     async fn migrate(&self) -> Result<(), StoreError>;
     async fn readiness(&self) -> Result<Readiness, StoreError>;

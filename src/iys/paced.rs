@@ -1,0 +1,232 @@
+//! Every İYS call of the workers goes through [`PacedIys`]: it reserves a request slot shared by
+//! all replicas (İYS allows 10 requests/s per IP, not per process), waits for it, makes the call
+//! and writes one attempt row per HTTP attempt (token requests included).
+//!
+//! One `PacedIys` per sequential worker: the attempt records of a call are collected by the
+//! client's observer and drained right after it, so two concurrent callers would mix them.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+
+use super::client::{CallObserver, CallRecord, IysClient, IysClientConfig, PullSource};
+use super::errors::IysError;
+use super::wire::{AddConsentResponse, BatchAccepted, ConsentRequest, PollItem, PullPage};
+use crate::domain::time::{Clock, ManualClock};
+use crate::domain::{ConsentType, RecipientType};
+use crate::store::queue::Attempt;
+use crate::store::{Store, StoreError};
+
+/// Waits for a duration. Production sleeps; tests move a [`ManualClock`] instead.
+pub type Sleeper =
+    Arc<dyn Fn(std::time::Duration) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+
+pub fn tokio_sleeper() -> Sleeper {
+    Arc::new(|d| Box::pin(tokio::time::sleep(d)))
+}
+
+/// Advances the manual clock instead of sleeping, so paced tests run instantly and the
+/// simulator's rate limiter (on the same clock) sees the real spacing.
+pub fn manual_sleeper(clock: ManualClock) -> Sleeper {
+    Arc::new(move |d| {
+        if let Ok(d) = chrono::Duration::from_std(d) {
+            clock.advance(d);
+        }
+        Box::pin(async {})
+    })
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    #[error(transparent)]
+    Iys(#[from] IysError),
+    /// Pacing or the attempt log failed: the worker stops this round.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[derive(Default)]
+struct Collector(Mutex<Vec<CallRecord>>);
+
+impl Collector {
+    fn drain(&self) -> Vec<CallRecord> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+impl CallObserver for Collector {
+    fn on_call(&self, call: &CallRecord) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(call.clone());
+    }
+}
+
+/// Which job or batch an HTTP call served, for its attempt rows.
+#[derive(Debug, Clone, Default)]
+pub struct CallContext {
+    pub job_id: Option<i64>,
+    pub batch_id: Option<String>,
+    pub brand_code: Option<i64>,
+}
+
+pub struct PacedIys {
+    client: IysClient,
+    calls: Arc<Collector>,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    sleeper: Sleeper,
+    spacing_ms: i64,
+}
+
+impl PacedIys {
+    pub fn new(
+        cfg: IysClientConfig,
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        sleeper: Sleeper,
+        requests_per_second: u32,
+    ) -> Result<Self, IysError> {
+        let calls = Arc::new(Collector::default());
+        let client = IysClient::new(cfg, clock.clone())?.with_observer(calls.clone());
+        Ok(Self {
+            client,
+            calls,
+            store,
+            clock,
+            sleeper,
+            spacing_ms: 1000 / i64::from(requests_per_second.clamp(1, 10)),
+        })
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// Waits for this replica's turn among all replicas.
+    async fn pace(&self) -> Result<(), StoreError> {
+        let slot = self
+            .store
+            .reserve_iys_slot(self.clock.now(), self.spacing_ms)
+            .await?;
+        if let Ok(wait) = (slot - self.clock.now()).to_std()
+            && !wait.is_zero()
+        {
+            (self.sleeper)(wait).await;
+        }
+        Ok(())
+    }
+
+    async fn log(&self, ctx: &CallContext) -> Result<(), StoreError> {
+        let rows: Vec<Attempt> = self
+            .calls
+            .drain()
+            .into_iter()
+            .map(|c| Attempt {
+                job_id: ctx.job_id,
+                batch_id: ctx.batch_id.clone(),
+                brand_code: ctx.brand_code,
+                operation: c.operation.to_string(),
+                method: c.method.to_string(),
+                path: c.path,
+                status: c.status.map(i64::from),
+                code: c.code,
+                duration_ms: i64::try_from(c.duration.as_millis()).unwrap_or(i64::MAX),
+                at: c.started_at,
+            })
+            .collect();
+        self.store.record_attempts(&rows).await
+    }
+
+    pub async fn add_consent(
+        &self,
+        job_id: i64,
+        brand_code: i64,
+        consent: &ConsentRequest,
+    ) -> Result<AddConsentResponse, CallError> {
+        self.pace().await?;
+        let r = self.client.add_consent_v2(brand_code, consent).await;
+        let ctx = CallContext {
+            job_id: Some(job_id),
+            batch_id: None,
+            brand_code: Some(brand_code),
+        };
+        self.log(&ctx).await?;
+        Ok(r?)
+    }
+
+    /// The attempt row carries the requestId when İYS accepted the batch.
+    pub async fn add_batch(
+        &self,
+        brand_code: i64,
+        consents: &[ConsentRequest],
+    ) -> Result<BatchAccepted, CallError> {
+        self.pace().await?;
+        let r = self.client.add_batch_v2(brand_code, consents).await;
+        let ctx = CallContext {
+            job_id: None,
+            batch_id: r.as_ref().ok().map(|b| b.request_id.clone()),
+            brand_code: Some(brand_code),
+        };
+        self.log(&ctx).await?;
+        Ok(r?)
+    }
+
+    pub async fn poll_batch(
+        &self,
+        brand_code: i64,
+        request_id: &str,
+    ) -> Result<Vec<PollItem>, CallError> {
+        self.pace().await?;
+        let r = self.client.poll_batch_v2(brand_code, request_id).await;
+        let ctx = CallContext {
+            job_id: None,
+            batch_id: Some(request_id.to_string()),
+            brand_code: Some(brand_code),
+        };
+        self.log(&ctx).await?;
+        Ok(r?)
+    }
+
+    pub async fn multi_status(
+        &self,
+        brand_code: i64,
+        recipient_type: RecipientType,
+        consent_type: ConsentType,
+        recipients: &[String],
+    ) -> Result<Vec<String>, CallError> {
+        self.pace().await?;
+        let r = self
+            .client
+            .multi_status(brand_code, recipient_type, consent_type, recipients)
+            .await;
+        let ctx = CallContext {
+            brand_code: Some(brand_code),
+            ..CallContext::default()
+        };
+        self.log(&ctx).await?;
+        Ok(r?)
+    }
+
+    pub async fn pull_changes(
+        &self,
+        brand_code: i64,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Option<PullPage>, CallError> {
+        self.pace().await?;
+        let r = self
+            .client
+            .pull_changes(brand_code, PullSource::Iys, after, limit)
+            .await;
+        let ctx = CallContext {
+            brand_code: Some(brand_code),
+            ..CallContext::default()
+        };
+        self.log(&ctx).await?;
+        Ok(r?)
+    }
+}

@@ -1,0 +1,367 @@
+//! The reporter (outbox worker): claims due report jobs with a lease, coalesces per address,
+//! pre-validates so doomed requests are not sent, reports to İYS (single v2 for a short queue,
+//! async batches for a long one), and finishes each job with fencing. Deadlines are watched on
+//! every round. `run_once` is one round (tests call it); `spawn` loops, woken by the ledger.
+
+pub mod planner;
+mod poller;
+mod send;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use self::planner::{RetDecision, RetryPolicy};
+use super::paced::{CallError, PacedIys};
+use super::wire::{ConsentRequest, mask_recipient};
+use crate::config::ReporterConfig;
+use crate::domain::{Recipient, Status};
+use crate::store::queue::{Fence, JobOutcome};
+use crate::store::{AddressKey, ReportJob, Store, StoreError, StoredEvent};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReporterError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What one round did (for tests, logs and metrics).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Report {
+    pub claimed: usize,
+    pub superseded: usize,
+    pub status_checks: usize,
+    pub singles_sent: usize,
+    pub batches_submitted: usize,
+    pub batches_polled: usize,
+    pub done: usize,
+    pub nothing_to_revoke: usize,
+    pub failed: usize,
+    pub expired: usize,
+    pub retried: usize,
+    pub past_target: usize,
+}
+
+pub struct Reporter {
+    store: Arc<dyn Store>,
+    iys: PacedIys,
+    cfg: ReporterConfig,
+    retry: RetryPolicy,
+    owner: String,
+    wake: Arc<Notify>,
+}
+
+/// A job ready to go out, with its request body.
+pub(crate) struct Ready {
+    pub job: ReportJob,
+    pub request: ConsentRequest,
+}
+
+fn secs(s: u64) -> Duration {
+    Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX / 1000))
+}
+
+fn masked(job: &ReportJob) -> String {
+    mask_recipient(&job.address.recipient)
+}
+
+fn lease(job: &ReportJob, owner: &str) -> Fence {
+    Fence::Lease {
+        owner: owner.to_string(),
+        attempts: job.attempts,
+    }
+}
+
+impl Reporter {
+    pub fn new(
+        store: Arc<dyn Store>,
+        iys: PacedIys,
+        cfg: ReporterConfig,
+        wake: Arc<Notify>,
+    ) -> Self {
+        let retry = RetryPolicy::new(cfg.retry_base_seconds, cfg.retry_max_seconds);
+        Self {
+            store,
+            iys,
+            cfg,
+            retry,
+            owner: format!("reporter-{}", uuid::Uuid::new_v4().simple()),
+            wake,
+        }
+    }
+
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        self.iys.now()
+    }
+
+    /// One round: deadlines, due batch polls, then every due job.
+    pub async fn run_once(&self) -> Result<Report, ReporterError> {
+        let mut report = Report::default();
+        self.watch_deadlines(&mut report).await?;
+        self.poll_due(&mut report).await?;
+        // Keep claiming while full claims come back (bounded, so a round always ends).
+        for _ in 0..10 {
+            let now = self.now();
+            let lease_until = now + secs(self.cfg.lease_seconds);
+            let jobs = self
+                .store
+                .claim_jobs(&self.owner, now, lease_until, self.cfg.claim_limit)
+                .await?;
+            let n = jobs.len();
+            if n == 0 {
+                break;
+            }
+            report.claimed += n;
+            self.handle_claimed(jobs, &mut report).await?;
+            if i64::try_from(n).unwrap_or(i64::MAX) < self.cfg.claim_limit {
+                break;
+            }
+        }
+        Ok(report)
+    }
+
+    /// Loops until `shutdown`: a round, then wait for the ledger's wake-up or `idle_seconds`.
+    pub fn spawn(self: Arc<Self>, shutdown: CancellationToken) -> JoinHandle<()> {
+        tokio::spawn(async move {
+            let idle = std::time::Duration::from_secs(self.cfg.idle_seconds.max(1));
+            loop {
+                match self.run_once().await {
+                    Ok(r) if r.claimed > 0 || r.batches_polled > 0 => {
+                        tracing::info!(?r, "reporter round");
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::error!(error = %e, "reporter round failed"),
+                }
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = self.wake.notified() => {}
+                    _ = tokio::time::sleep(idle) => {}
+                }
+            }
+        })
+    }
+
+    async fn watch_deadlines(&self, report: &mut Report) -> Result<(), ReporterError> {
+        let now = self.now();
+        for j in self.store.expire_overdue(now).await? {
+            tracing::error!(
+                job = j.id, recipient = %masked(&j), deadline = %j.deadline_at,
+                alert = "iys_deadline_expired", "İYS deadline passed: job expired"
+            );
+            report.expired += 1;
+        }
+        for j in self.store.flag_past_target(now).await? {
+            tracing::warn!(
+                job = j.id, recipient = %masked(&j), target = %j.target_at, deadline = %j.deadline_at,
+                alert = "iys_target_missed", "report job is past its internal target"
+            );
+            report.past_target += 1;
+        }
+        Ok(())
+    }
+
+    /// Applies an outcome and counts it; a lost fence is logged, not an error.
+    pub(crate) async fn finish(
+        &self,
+        job: &ReportJob,
+        fence: &Fence,
+        outcome: JobOutcome,
+        report: &mut Report,
+    ) -> Result<(), ReporterError> {
+        let now = self.now();
+        if !self.store.finish_job(job.id, fence, &outcome, now).await? {
+            tracing::warn!(
+                job = job.id,
+                "job changed hands before it could be finished"
+            );
+            return Ok(());
+        }
+        match &outcome {
+            JobOutcome::Done { .. } => report.done += 1,
+            JobOutcome::Superseded { .. } => report.superseded += 1,
+            JobOutcome::NothingToRevoke => report.nothing_to_revoke += 1,
+            JobOutcome::Failed { error } => {
+                report.failed += 1;
+                tracing::error!(job = job.id, recipient = %masked(job), %error,
+                    alert = "iys_report_failed", "İYS refused the movement permanently");
+            }
+            JobOutcome::Expired { error } => {
+                report.expired += 1;
+                tracing::error!(job = job.id, recipient = %masked(job), %error,
+                    alert = "iys_deadline_expired", "movement can no longer reach İYS");
+            }
+            JobOutcome::Retry { .. } => report.retried += 1,
+            JobOutcome::Release { .. } => {}
+        }
+        Ok(())
+    }
+
+    /// Retry with back-off clamped to the deadline, or expire when no retry fits.
+    pub(crate) fn retry_outcome(
+        &self,
+        job: &ReportJob,
+        retry_after: Option<std::time::Duration>,
+        error: String,
+    ) -> JobOutcome {
+        let retry_after = retry_after.and_then(|d| Duration::from_std(d).ok());
+        match self.retry.retry_at(
+            self.now(),
+            job.attempts,
+            job.deadline_at,
+            retry_after,
+            rand::random::<f64>(),
+        ) {
+            Some(due_at) => JobOutcome::Retry { due_at, error },
+            None => JobOutcome::Expired {
+                error: format!("no retry fits before the deadline; last error: {error}"),
+            },
+        }
+    }
+
+    async fn handle_claimed(
+        &self,
+        jobs: Vec<ReportJob>,
+        report: &mut Report,
+    ) -> Result<(), ReporterError> {
+        let c = planner::coalesce(jobs);
+        for (old, winner) in &c.losers {
+            let reason = format!("superseded by job {winner} (newer movement for the address)");
+            let fence = lease(old, &self.owner);
+            self.finish(old, &fence, JobOutcome::Superseded { reason }, report)
+                .await?;
+        }
+        let ids: Vec<i64> = c.winners.iter().map(|j| j.event_id).collect();
+        let events: std::collections::HashMap<i64, StoredEvent> = self
+            .store
+            .events_by_ids(&ids)
+            .await?
+            .into_iter()
+            .map(|e| (e.id, e))
+            .collect();
+        let now = self.now();
+        let mut ready = Vec::new();
+        for job in c.winners {
+            let fence = lease(&job, &self.owner);
+            if now >= job.deadline_at {
+                let error = "the legal İYS deadline passed".to_string();
+                self.finish(&job, &fence, JobOutcome::Expired { error }, report)
+                    .await?;
+                continue;
+            }
+            let request = events
+                .get(&job.event_id)
+                .ok_or_else(|| format!("event {} is missing", job.event_id))
+                .and_then(|e| build_request(e).map_err(|m| m.to_string()));
+            match request {
+                Ok(request) => ready.push(Ready { job, request }),
+                Err(error) => {
+                    self.finish(&job, &fence, JobOutcome::Failed { error }, report)
+                        .await?
+                }
+            }
+        }
+        let ready = self.precheck_rets(ready, report).await?;
+        self.send(ready, report).await
+    }
+
+    /// RETs İYS is not known to hold an ONAY for are checked with one multi-status query per
+    /// (brand, recipient type, type) and 1000 addresses, instead of sending doomed H175/H174s.
+    async fn precheck_rets(
+        &self,
+        ready: Vec<Ready>,
+        report: &mut Report,
+    ) -> Result<Vec<Ready>, ReporterError> {
+        let keys: Vec<AddressKey> = ready
+            .iter()
+            .filter(|r| r.request.status == Status::Ret)
+            .map(|r| r.job.address.clone())
+            .collect();
+        if keys.is_empty() {
+            return Ok(ready);
+        }
+        let known: std::collections::HashMap<AddressKey, Status> = self
+            .store
+            .iys_known_status(&keys)
+            .await?
+            .into_iter()
+            .collect();
+        let (to_check, mut out): (Vec<Ready>, Vec<Ready>) = ready.into_iter().partition(|r| {
+            r.request.status == Status::Ret
+                && planner::ret_needs_status_check(known.get(&r.job.address).copied())
+        });
+        let mut groups: std::collections::BTreeMap<_, Vec<Ready>> = Default::default();
+        for r in to_check {
+            let a = &r.job.address;
+            groups
+                .entry((a.brand_code, a.recipient_type, a.consent_type))
+                .or_default()
+                .push(r);
+        }
+        for ((brand, rt, ct), items) in groups {
+            let mut items = items.into_iter().peekable();
+            while items.peek().is_some() {
+                let chunk: Vec<Ready> =
+                    items.by_ref().take(crate::iys::client::MAX_BATCH).collect();
+                let recipients: Vec<String> =
+                    chunk.iter().map(|r| r.request.recipient.clone()).collect();
+                report.status_checks += 1;
+                let onay = match self.iys.multi_status(brand, rt, ct, &recipients).await {
+                    Ok(list) => list,
+                    Err(CallError::Store(e)) => return Err(e.into()),
+                    Err(CallError::Iys(e)) => {
+                        // Without the answer a RET may be doomed: treat like a failed send.
+                        for r in chunk {
+                            self.refused(&r.job, &lease(&r.job, &self.owner), &e, report)
+                                .await?;
+                        }
+                        continue;
+                    }
+                };
+                let onay: std::collections::HashSet<String> =
+                    onay.into_iter().map(|r| r.to_lowercase()).collect();
+                for r in chunk {
+                    let k = known.get(&r.job.address).copied();
+                    let listed = onay.contains(&r.request.recipient.to_lowercase());
+                    let fence = lease(&r.job, &self.owner);
+                    match planner::ret_decision(k, listed) {
+                        RetDecision::Send => out.push(r),
+                        RetDecision::AlreadyRet => {
+                            let done = JobOutcome::Done {
+                                transaction_id: None,
+                            };
+                            self.finish(&r.job, &fence, done, report).await?
+                        }
+                        RetDecision::NothingToRevoke => {
+                            self.finish(&r.job, &fence, JobOutcome::NothingToRevoke, report)
+                                .await?
+                        }
+                    }
+                }
+            }
+        }
+        out.sort_by_key(|r| (r.job.deadline_at, r.job.id));
+        Ok(out)
+    }
+}
+
+/// The İYS body for a stored movement; refuses what İYS would certainly reject.
+fn build_request(e: &StoredEvent) -> Result<ConsentRequest, String> {
+    let recipient = Recipient::parse(&e.recipient).map_err(|x| x.to_string())?;
+    ConsentRequest::new(
+        &recipient,
+        e.recipient_type,
+        e.consent_type,
+        e.status,
+        e.source,
+        e.consent_at,
+    )
+    .map_err(|x| x.to_string())
+}

@@ -1,0 +1,248 @@
+//! The reporter's storage: claiming report jobs with a lease, finishing them with fencing, async
+//! batches, the attempt log, pull cursors, deadline alerts and the cross-replica İYS pacing slot.
+//! Implemented for [`super::SqlStore`] in `sql_queue.rs`. One method = one transaction; none is
+//! ever held across an HTTP call.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::{AddressKey, ReportJob, StoreError, StoredEvent};
+use crate::domain::Status;
+
+/// Proof that the caller still owns a job when it finishes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fence {
+    /// A claimed job: the lease owner and the attempt number of that claim.
+    Lease { owner: String, attempts: i64 },
+    /// A job waiting in an async batch: only that batch's poll may finish it.
+    Batch { request_id: String },
+}
+
+/// How a job leaves the hands of the worker that holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobOutcome {
+    /// İYS holds this movement (accepted, or it already held exactly this status).
+    Done { transaction_id: Option<String> },
+    /// A newer movement for the address wins; the evidence stays.
+    Superseded { reason: String },
+    /// A RET for an address İYS holds no ONAY for.
+    NothingToRevoke,
+    /// İYS refused it permanently: an error alert is raised.
+    Failed { error: String },
+    /// The deadline passed (or İYS said H467): an error alert is raised.
+    Expired { error: String },
+    /// Back to `pending`, due again at `due_at`.
+    Retry {
+        due_at: DateTime<Utc>,
+        error: String,
+    },
+    /// Not sent this time (another item failed first); due again at `due_at`, no error recorded.
+    Release { due_at: DateTime<Utc> },
+}
+
+/// A batch accepted by İYS (202), with its jobs in submission order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewBatch {
+    pub request_id: String,
+    pub brand_code: i64,
+    pub submitted_at: DateTime<Utc>,
+    /// No poll before this (İYS: at least 300 s after submission).
+    pub poll_after: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BatchState {
+    /// Waiting for İYS to process it.
+    Submitted,
+    /// Every item has an outcome.
+    Complete,
+    /// İYS never answered; its open jobs went back to the queue.
+    Abandoned,
+}
+
+impl BatchState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BatchState::Submitted => "submitted",
+            BatchState::Complete => "complete",
+            BatchState::Abandoned => "abandoned",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Submitted, Self::Complete, Self::Abandoned]
+            .into_iter()
+            .find(|b| b.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IysBatch {
+    pub request_id: String,
+    pub brand_code: i64,
+    pub submitted_at: DateTime<Utc>,
+    pub poll_after: DateTime<Utc>,
+    pub polls: i64,
+    pub items: i64,
+    pub state: BatchState,
+}
+
+/// One HTTP call to İYS, as the attempt log keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Attempt {
+    pub job_id: Option<i64>,
+    pub batch_id: Option<String>,
+    pub brand_code: Option<i64>,
+    pub operation: String,
+    pub method: String,
+    /// Without query string or recipient.
+    pub path: String,
+    pub status: Option<i64>,
+    pub code: Option<String>,
+    pub duration_ms: i64,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertKind {
+    /// Still open past the internal target (warning).
+    TargetMissed,
+    /// The legal deadline passed before İYS accepted it (error).
+    Expired,
+    /// İYS refused it permanently (error).
+    Failed,
+}
+
+impl AlertKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertKind::TargetMissed => "target_missed",
+            AlertKind::Expired => "expired",
+            AlertKind::Failed => "failed",
+        }
+    }
+    pub fn severity(self) -> &'static str {
+        match self {
+            AlertKind::TargetMissed => "warning",
+            AlertKind::Expired | AlertKind::Failed => "error",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::TargetMissed, Self::Expired, Self::Failed]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Alert {
+    pub id: i64,
+    pub job_id: i64,
+    pub kind: AlertKind,
+    pub severity: String,
+    pub detail: String,
+    pub at: DateTime<Utc>,
+}
+
+#[async_trait]
+pub trait ReportQueue: Send + Sync {
+    /// Leases up to `limit` due jobs (pending and due, or leased with a lapsed lease), nearest
+    /// deadline first, and counts an attempt on each. PostgreSQL skips rows other replicas lock.
+    async fn claim_jobs(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<ReportJob>, StoreError>;
+
+    /// Applies `outcome` if `fence` still holds; `false` means someone else owns the job now.
+    /// Done also marks the address state confirmed (when it is this job's event) and supersedes
+    /// older pending jobs of the address; Failed and Expired raise an alert.
+    async fn finish_job(
+        &self,
+        job_id: i64,
+        fence: &Fence,
+        outcome: &JobOutcome,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    /// The events behind many jobs (any order; unknown ids are absent).
+    async fn events_by_ids(&self, ids: &[i64]) -> Result<Vec<StoredEvent>, StoreError>;
+
+    /// What İYS is known to hold per address: the newest of our accepted jobs and the citizens'
+    /// own `IYS_*` movements. Addresses without such knowledge are absent.
+    async fn iys_known_status(
+        &self,
+        keys: &[AddressKey],
+    ) -> Result<Vec<(AddressKey, Status)>, StoreError>;
+
+    /// Records a batch İYS accepted and moves its leased jobs (in order = poll index) to
+    /// `batched`. Returns how many jobs were still owned and moved.
+    async fn batch_submitted(
+        &self,
+        batch: &NewBatch,
+        jobs: &[(i64, Fence)],
+        now: DateTime<Utc>,
+    ) -> Result<usize, StoreError>;
+
+    /// Batches whose poll is due; each is pushed `lease` into the future so one replica polls it.
+    async fn claim_due_batches(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<IysBatch>, StoreError>;
+
+    /// The open jobs of a batch with their 0-based index.
+    async fn batch_jobs(&self, request_id: &str) -> Result<Vec<(i64, ReportJob)>, StoreError>;
+
+    /// After a poll: count it and set the next poll time or the final state. `Abandoned` sends
+    /// the batch's still-batched jobs back to `pending` (due now).
+    async fn update_batch(
+        &self,
+        request_id: &str,
+        state: BatchState,
+        poll_after: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    async fn batch(&self, request_id: &str) -> Result<Option<IysBatch>, StoreError>;
+
+    async fn record_attempts(&self, attempts: &[Attempt]) -> Result<(), StoreError>;
+    async fn attempts_for_job(&self, job_id: i64) -> Result<Vec<Attempt>, StoreError>;
+    async fn attempt_count(&self) -> Result<i64, StoreError>;
+
+    /// Reserves the next İYS request slot for every replica: `max(next, now)`, and moves
+    /// `next` on by `spacing_ms`. The caller waits until the returned instant.
+    async fn reserve_iys_slot(
+        &self,
+        now: DateTime<Utc>,
+        spacing_ms: i64,
+    ) -> Result<DateTime<Utc>, StoreError>;
+
+    async fn sync_cursor(
+        &self,
+        brand_code: i64,
+        source: &str,
+    ) -> Result<Option<String>, StoreError>;
+    async fn set_sync_cursor(
+        &self,
+        brand_code: i64,
+        source: &str,
+        after: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Pending (or lapsed-lease) jobs past their deadline become `expired` with an error alert.
+    /// Batched jobs are left alone: İYS took them in time. Returns the jobs expired now.
+    async fn expire_overdue(&self, now: DateTime<Utc>) -> Result<Vec<ReportJob>, StoreError>;
+
+    /// Open jobs past their internal target that have no warning yet get one; returns them.
+    async fn flag_past_target(&self, now: DateTime<Utc>) -> Result<Vec<ReportJob>, StoreError>;
+
+    /// Newest alerts first.
+    async fn alerts(&self, limit: i64) -> Result<Vec<Alert>, StoreError>;
+}
