@@ -54,6 +54,8 @@ pub struct Config {
     pub twilio: crate::channels::twilio_request::TwilioConfig,
     #[serde(default)]
     pub sms: crate::channels::sms::config::SmsConfig,
+    #[serde(default)]
+    pub voice: crate::channels::voice::config::VoiceConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -233,6 +235,7 @@ impl Config {
         }
         let brand_keys: Vec<&str> = self.brands.iter().map(|b| b.key.as_str()).collect();
         p.extend(self.sms.problems(&brand_keys));
+        p.extend(self.voice.problems(&brand_keys, self.iys.mode == IysMode::Live));
         if self.server.webhook_requests_per_ip_per_minute == 0 {
             p.push("server.webhook_requests_per_ip_per_minute must be at least 1".into());
         }
