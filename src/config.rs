@@ -235,7 +235,10 @@ impl Config {
         }
         let brand_keys: Vec<&str> = self.brands.iter().map(|b| b.key.as_str()).collect();
         p.extend(self.sms.problems(&brand_keys));
-        p.extend(self.voice.problems(&brand_keys, self.iys.mode == IysMode::Live));
+        p.extend(
+            self.voice
+                .problems(&brand_keys, self.iys.mode == IysMode::Live),
+        );
         if self.server.webhook_requests_per_ip_per_minute == 0 {
             p.push("server.webhook_requests_per_ip_per_minute must be at least 1".into());
         }

@@ -144,12 +144,9 @@ pub async fn record(
     check_consent_at(&st, consent_at, now)?;
 
     let recipient_type = req.recipient_type.unwrap_or(RecipientType::Bireysel);
-    let message_id = idempotency_key.map(str::to_string).unwrap_or_else(|| {
-        format!(
-            "{}:{}:{}",
-            req.call_reference, req.consent_type, req.status
-        )
-    });
+    let message_id = idempotency_key
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("{}:{}:{}", req.call_reference, req.consent_type, req.status));
     let ip = request_meta::client_ip(&st.config.server, &headers, peer);
     let intent = ConsentIntent {
         brand_code: brand.brand_code,

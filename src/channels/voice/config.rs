@@ -195,7 +195,10 @@ mod tests {
         let ok = VoiceConfig::default();
         assert_eq!(ok.problems(&["a"], false), Vec::<String>::new());
         let live = ok.problems(&["a"], true);
-        assert!(live.iter().any(|p| p.contains("development secret")), "{live:?}");
+        assert!(
+            live.iter().any(|p| p.contains("development secret")),
+            "{live:?}"
+        );
 
         let bad = VoiceConfig {
             numbers: vec![

@@ -368,11 +368,16 @@ mod tests {
         for id in PromptId::ALL {
             assert_eq!(PromptId::parse(id.as_str()), Some(*id));
             for lang in Lang::ALL {
-                let file = root.join(lang.as_str()).join(format!("{}.wav", id.as_str()));
+                let file = root
+                    .join(lang.as_str())
+                    .join(format!("{}.wav", id.as_str()));
                 assert_eq!(id.wav(lang), std::fs::read(&file).unwrap().as_slice());
             }
         }
-        assert_ne!(PromptId::Welcome.wav(Lang::Tr), PromptId::Welcome.wav(Lang::En));
+        assert_ne!(
+            PromptId::Welcome.wav(Lang::Tr),
+            PromptId::Welcome.wav(Lang::En)
+        );
         assert_eq!(PromptId::parse("welcome.wav"), None);
         assert_eq!(Lang::parse("en"), Some(Lang::En));
         assert_eq!(Lang::parse("TR"), None);

@@ -28,7 +28,10 @@ pub async fn incoming(State(st): State<AppState>, uri: Uri, req: TwilioRequest) 
     let Some(sid) = call_sid(&st, &req).await else {
         return missing_call_sid();
     };
-    let to = req.param("To").or_else(|| req.param("Called")).unwrap_or("");
+    let to = req
+        .param("To")
+        .or_else(|| req.param("Called"))
+        .unwrap_or("");
     let brands = st.config.voice.brands_for(to, &st.config.brands);
     if brands.is_empty() {
         tracing::warn!(call_sid = sid, "call to a number not in voice.numbers");
@@ -59,7 +62,12 @@ pub async fn gather(State(st): State<AppState>, uri: Uri, req: TwilioRequest) ->
 /// Call status callback: logged only (a hang-up before confirming records nothing anyway).
 pub async fn status(req: TwilioRequest) -> Response {
     tracing::info!(
-        call_sid = req.param("CallSid").unwrap_or("").chars().take(MAX_SID_LEN).collect::<String>(),
+        call_sid = req
+            .param("CallSid")
+            .unwrap_or("")
+            .chars()
+            .take(MAX_SID_LEN)
+            .collect::<String>(),
         call_status = req.param("CallStatus").unwrap_or(""),
         duration_secs = req.param("CallDuration").unwrap_or(""),
         "call status callback"
@@ -68,7 +76,10 @@ pub async fn status(req: TwilioRequest) -> Response {
 }
 
 /// `GET /voice-prompts/{lang}/{id}.wav` from the recordings compiled into the binary.
-pub async fn prompt_wav(Path((lang, file)): Path<(String, String)>, headers: HeaderMap) -> Response {
+pub async fn prompt_wav(
+    Path((lang, file)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
     let found = Lang::parse(&lang).zip(file.strip_suffix(".wav").and_then(PromptId::parse));
     let Some((lang, id)) = found else {
         return ApiError::not_found("no such prompt recording").into_response();
