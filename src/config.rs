@@ -55,6 +55,7 @@ pub struct Config {
     #[serde(default)]
     pub sms: crate::channels::sms::config::SmsConfig,
     #[serde(default)]
+    pub links: crate::channels::web::LinksConfig,
     pub voice: crate::channels::voice::config::VoiceConfig,
 }
 
@@ -235,6 +236,7 @@ impl Config {
         }
         let brand_keys: Vec<&str> = self.brands.iter().map(|b| b.key.as_str()).collect();
         p.extend(self.sms.problems(&brand_keys));
+        p.extend(self.links.problems(self.iys.mode == IysMode::Live));
         p.extend(
             self.voice
                 .problems(&brand_keys, self.iys.mode == IysMode::Live),

@@ -6,3 +6,4 @@ pub mod twilio_request;
 pub mod twiml;
 pub mod twiml_check;
 pub mod voice;
+pub mod web;

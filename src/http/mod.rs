@@ -22,6 +22,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/consents/check", post(consents::check))
         .route("/v1/consents/{recipient}", get(consents::lookup))
         .merge(crate::channels::sms::routes())
+        .merge(crate::channels::web::routes())
         .merge(crate::channels::voice::routes())
         .layer(axum::extract::DefaultBodyLimit::max(max_body))
         .with_state(state)

@@ -7,6 +7,7 @@
 //! `FOR UPDATE SKIP LOCKED`, migrations) lives in `sqlite.rs` and `postgres.rs`.
 //! One trait method = one use-case step = one transaction.
 
+mod links;
 mod postgres;
 mod rows;
 mod sql;
@@ -20,6 +21,7 @@ use serde::Serialize;
 
 use crate::domain::{Channel, ConsentIntent, ConsentType, RecipientType, Source, Status};
 
+pub use links::{Link, NewLink};
 pub use sql::{SqlStore, redact_url};
 
 #[derive(Debug, thiserror::Error)]
@@ -267,6 +269,15 @@ pub trait Store: Send + Sync + 'static {
     /// Keeps a non-command inbound message; a redelivery (same provider id) is ignored.
     async fn keep_inbound(&self, msg: &InboundMessage) -> Result<(), StoreError>;
     async fn inbound_count(&self) -> Result<i64, StoreError>;
+    /// Mints short links in ONE transaction; an existing (brand, recipient, type, campaign)
+    /// returns its link (expiry extended to the later one) and gains the given code hash.
+    async fn mint_links(
+        &self,
+        links: &[NewLink],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Link>, StoreError>;
+    /// The link a code leads to, by the hex SHA-256 of the code.
+    async fn link_by_code_hash(&self, code_hash: &str) -> Result<Option<Link>, StoreError>;
 }
 
 /// Opens the store named by `url` (`sqlite://...` or `postgres://...`).

@@ -353,6 +353,18 @@ impl super::Store for SqlStore {
             .fetch_one(&self.read)
             .await?)
     }
+
+    async fn mint_links(
+        &self,
+        links: &[super::NewLink],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<super::Link>, StoreError> {
+        self.mint_links_impl(links, now).await
+    }
+
+    async fn link_by_code_hash(&self, code_hash: &str) -> Result<Option<super::Link>, StoreError> {
+        self.link_by_code_hash_impl(code_hash).await
+    }
 }
 
 const EVENT_SELECT_BY_ID: &str =
