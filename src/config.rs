@@ -59,6 +59,7 @@ pub struct Config {
     pub sms: crate::channels::sms::config::SmsConfig,
     #[serde(default)]
     pub links: crate::channels::web::LinksConfig,
+    pub voice: crate::channels::voice::config::VoiceConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -368,6 +369,10 @@ impl Config {
         let brand_keys: Vec<&str> = self.brands.iter().map(|b| b.key.as_str()).collect();
         p.extend(self.sms.problems(&brand_keys));
         p.extend(self.links.problems(self.iys.mode == IysMode::Live));
+        p.extend(
+            self.voice
+                .problems(&brand_keys, self.iys.mode == IysMode::Live),
+        );
         if self.server.webhook_requests_per_ip_per_minute == 0 {
             p.push("server.webhook_requests_per_ip_per_minute must be at least 1".into());
         }

@@ -1,5 +1,6 @@
 //! Inbound channels: each turns a provider payload into a consent intent.
 
+pub mod agent;
 pub mod sms;
 pub mod twilio_request;
 pub mod twiml;

@@ -19,13 +19,15 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/metrics", get(crate::metrics::scrape))
         .route("/v1/consents/check", post(consents::check))
         .route("/v1/consents/{recipient}", get(consents::lookup))
         .merge(crate::channels::sms::routes())
+        .merge(crate::channels::voice::routes())
         .merge(crate::channels::web::routes())
-        .route("/metrics", get(crate::metrics::scrape))
-        .layer(axum::middleware::from_fn(crate::metrics::track))
         .merge(crate::iys::push::routes())
+        // Layers wrap every route above: keep them last.
+        .layer(axum::middleware::from_fn(crate::metrics::track))
         .layer(axum::extract::DefaultBodyLimit::max(max_body))
         .with_state(state)
 }

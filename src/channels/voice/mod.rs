@@ -1,13 +1,19 @@
 //! The call-centre IVR: a pure call-flow state machine, signed per-call state tokens, TwiML
 //! rendering and the recorded prompts it plays. No IO here; the axum handler calls [`turn`].
 
+pub mod config;
 pub mod flow;
 pub mod prompts;
 mod redact;
 pub mod render;
 pub mod token;
+pub mod webhooks;
 
+use axum::Router;
+use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
+
+use crate::app::AppState;
 
 pub use flow::{
     BrandRef, CallState, Choice, FlowConfig, Input, Outcome, Prompt, Stage, Step, step,
@@ -15,6 +21,23 @@ pub use flow::{
 pub use prompts::{Lang, PromptId, PromptText, prompt};
 pub use render::{PromptMode, PromptUrls, Voices, render};
 pub use token::{TokenError, open, seal};
+
+/// The incoming-call webhook (the number's "A call comes in" URL).
+pub const CALL_ROUTE: &str = "/webhooks/twilio/voice";
+/// Every later turn: the Gather action and the timeout redirect, with the signed state in `t`.
+pub const GATHER_ROUTE: &str = "/webhooks/twilio/voice/gather";
+/// The call status callback (logged only).
+pub const STATUS_ROUTE: &str = "/webhooks/twilio/voice/status";
+
+/// The call-centre channel's routes: IVR webhooks, the prompt recordings and the agent API.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(CALL_ROUTE, post(webhooks::incoming).get(webhooks::incoming))
+        .route(GATHER_ROUTE, post(webhooks::gather).get(webhooks::gather))
+        .route(STATUS_ROUTE, post(webhooks::status).get(webhooks::status))
+        .route("/voice-prompts/{lang}/{file}", get(webhooks::prompt_wav))
+        .merge(crate::channels::agent::routes())
+}
 
 /// Static settings the handler holds for the IVR (from config).
 #[derive(Debug, Clone)]

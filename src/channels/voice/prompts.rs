@@ -35,6 +35,10 @@ impl Lang {
             Lang::En => "en-US",
         }
     }
+    /// `tr` / `en` (the folder name); anything else is `None`.
+    pub fn parse(s: &str) -> Option<Lang> {
+        Lang::ALL.into_iter().find(|l| l.as_str() == s)
+    }
     pub fn other(self) -> Lang {
         match self {
             Lang::Tr => Lang::En,
@@ -54,6 +58,18 @@ macro_rules! prompt_ids {
             pub const ALL: &'static [PromptId] = &[$(PromptId::$variant),+];
             pub fn as_str(self) -> &'static str {
                 match self { $(PromptId::$variant => $id),+ }
+            }
+            /// The recording (8 kHz mono 16-bit WAV), compiled into the binary so serving it
+            /// does not depend on the working directory.
+            pub fn wav(self, lang: Lang) -> &'static [u8] {
+                match (self, lang) {
+                    $(
+                        (PromptId::$variant, Lang::Tr) => include_bytes!(concat!(
+                            env!("CARGO_MANIFEST_DIR"), "/voice-prompts/tr/", $id, ".wav")),
+                        (PromptId::$variant, Lang::En) => include_bytes!(concat!(
+                            env!("CARGO_MANIFEST_DIR"), "/voice-prompts/en/", $id, ".wav")),
+                    )+
+                }
             }
         }
     };
@@ -105,6 +121,11 @@ prompt_ids! {
 pub const MAX_BRAND_OPTIONS: usize = 8;
 
 impl PromptId {
+    /// The id as written in prompts.toml and the WAV name; anything else is `None`.
+    pub fn parse(s: &str) -> Option<PromptId> {
+        PromptId::ALL.iter().copied().find(|p| p.as_str() == s)
+    }
+
     /// The read-back clip for an ASCII digit; `None` for anything else.
     pub fn digit(c: char) -> Option<PromptId> {
         const DIGITS: [PromptId; 10] = [
@@ -339,6 +360,27 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn compiled_in_wavs_match_the_files_and_names_parse() {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("voice-prompts");
+        for id in PromptId::ALL {
+            assert_eq!(PromptId::parse(id.as_str()), Some(*id));
+            for lang in Lang::ALL {
+                let file = root
+                    .join(lang.as_str())
+                    .join(format!("{}.wav", id.as_str()));
+                assert_eq!(id.wav(lang), std::fs::read(&file).unwrap().as_slice());
+            }
+        }
+        assert_ne!(
+            PromptId::Welcome.wav(Lang::Tr),
+            PromptId::Welcome.wav(Lang::En)
+        );
+        assert_eq!(PromptId::parse("welcome.wav"), None);
+        assert_eq!(Lang::parse("en"), Some(Lang::En));
+        assert_eq!(Lang::parse("TR"), None);
     }
 
     #[test]

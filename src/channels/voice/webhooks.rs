@@ -1,0 +1,222 @@
+//! The IVR's HTTP edge: Twilio(-compatible) voice webhooks answering TwiML, the status callback,
+//! and the compiled-in prompt recordings. Each webhook is verified by [`TwilioRequest`]
+//! (signature over the full URL, so the `t` state token in the action URL is signed too), runs
+//! one [`turn`] and records the outcome, if any, before answering.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+
+use super::flow::{Input, Outcome};
+use super::prompts::{Lang, PromptId, prompt};
+use super::{CALL_ROUTE, IvrSettings, rejected_twiml, turn};
+use crate::app::AppState;
+use crate::channels::twilio_request::{TwilioRequest, twiml_response};
+use crate::channels::twiml;
+use crate::domain::{Channel, ConsentIntent, Evidence, RecipientType, Source};
+use crate::error::ApiError;
+use crate::http::quarantine;
+use crate::ledger::{LedgerError, Recorded};
+
+/// The dedupe namespace of IVR movements (with `"{CallSid}:{TYPE}:{STATUS}"`).
+pub const PROVIDER: &str = "twilio-voice";
+/// Longest CallSid we accept (Twilio's are 34 chars; SignalWire's are UUIDs).
+const MAX_SID_LEN: usize = 64;
+
+/// Incoming call: greets, identifies the caller and offers the first menu.
+pub async fn incoming(State(st): State<AppState>, uri: Uri, req: TwilioRequest) -> Response {
+    let Some(sid) = call_sid(&st, &req).await else {
+        return missing_call_sid();
+    };
+    let to = req
+        .param("To")
+        .or_else(|| req.param("Called"))
+        .unwrap_or("");
+    let brands = st.config.voice.brands_for(to, &st.config.brands);
+    if brands.is_empty() {
+        tracing::warn!(call_sid = sid, "call to a number not in voice.numbers");
+    }
+    let caller = req
+        .param("From")
+        .or_else(|| req.param("Caller"))
+        .map(str::to_string);
+    let s = settings(&st, &req, &uri);
+    answer(&st, &req, &s, &sid, None, Input::Start { caller, brands }).await
+}
+
+/// Every later turn: the Gather action (with `Digits`) or the timeout redirect (without).
+pub async fn gather(State(st): State<AppState>, uri: Uri, req: TwilioRequest) -> Response {
+    let Some(sid) = call_sid(&st, &req).await else {
+        return missing_call_sid();
+    };
+    let token = uri.query().and_then(|q| {
+        form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == "t")
+            .map(|(_, v)| v.into_owned())
+    });
+    let input = Input::from_digits(req.param("Digits"));
+    let s = settings(&st, &req, &uri);
+    answer(&st, &req, &s, &sid, token.as_deref(), input).await
+}
+
+/// Call status callback: logged only (a hang-up before confirming records nothing anyway).
+pub async fn status(req: TwilioRequest) -> Response {
+    tracing::info!(
+        call_sid = req
+            .param("CallSid")
+            .unwrap_or("")
+            .chars()
+            .take(MAX_SID_LEN)
+            .collect::<String>(),
+        call_status = req.param("CallStatus").unwrap_or(""),
+        duration_secs = req.param("CallDuration").unwrap_or(""),
+        "call status callback"
+    );
+    twiml_response(twiml::Response::new().to_xml())
+}
+
+/// `GET /voice-prompts/{lang}/{id}.wav` from the recordings compiled into the binary.
+pub async fn prompt_wav(
+    Path((lang, file)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let found = Lang::parse(&lang).zip(file.strip_suffix(".wav").and_then(PromptId::parse));
+    let Some((lang, id)) = found else {
+        return ApiError::not_found("no such prompt recording").into_response();
+    };
+    // The URL has no version, so the ETag carries it: a re-recorded prompt is fetched again.
+    let etag = format!(
+        "\"{}-{}-v{}\"",
+        lang.as_str(),
+        id.as_str(),
+        prompt(id, lang).version
+    );
+    let cache = [
+        (header::CACHE_CONTROL, "public, max-age=86400".to_string()),
+        (header::ETAG, etag.clone()),
+    ];
+    let matches = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+    if matches {
+        return (StatusCode::NOT_MODIFIED, cache).into_response();
+    }
+    let mut r = (cache, id.wav(lang)).into_response();
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("audio/wav"));
+    r
+}
+
+/// Runs one turn; records a confirmed choice before the TwiML announcing it goes out.
+async fn answer(
+    st: &AppState,
+    req: &TwilioRequest,
+    s: &IvrSettings,
+    sid: &str,
+    token: Option<&str>,
+    input: Input,
+) -> Response {
+    let now = st.ledger.clock().now();
+    let t = match turn(s, sid, token, input, now) {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::warn!(call_sid = sid, error = %e, "IVR turn refused");
+            return twiml_response(rejected_twiml(s));
+        }
+    };
+    if let Some(o) = &t.step.outcome
+        && let Err(e) = record(st, req, sid, o).await
+    {
+        // Nothing was confirmed to the caller: apologise rather than announce a lost choice.
+        tracing::error!(call_sid = sid, error = %e, "IVR choice could not be recorded");
+        return twiml_response(rejected_twiml(s));
+    }
+    tracing::debug!(call_sid = sid, stage = t.step.next.stage.name(), "IVR turn");
+    twiml_response(t.twiml)
+}
+
+/// One event per consent type of the outcome; a replayed confirm dedupes on the message id.
+async fn record(
+    st: &AppState,
+    req: &TwilioRequest,
+    sid: &str,
+    o: &Outcome,
+) -> Result<Vec<Recorded>, LedgerError> {
+    let now = st.ledger.clock().now();
+    let raw = serde_json::json!({
+        "params": req.raw_json(),
+        "digits_pressed": o.digits_pressed,
+        "prompt_versions": o.prompt_versions,
+    });
+    let mut out = Vec::with_capacity(o.types.len());
+    for &consent_type in &o.types {
+        let recorded = st
+            .ledger
+            .record(ConsentIntent {
+                brand_code: o.brand_code,
+                recipient: o.recipient.clone(),
+                recipient_type: RecipientType::Bireysel,
+                consent_type,
+                status: o.status,
+                source: Source::HsCagriMerkezi,
+                channel: Channel::Voice,
+                consent_at: now,
+                provider: PROVIDER.into(),
+                provider_message_id: format!("{sid}:{consent_type}:{}", o.status),
+                evidence: Evidence {
+                    raw: raw.clone(),
+                    ip: req.ip.map(|i| i.to_string()),
+                    user_agent: req.user_agent.clone(),
+                    call_id: Some(sid.to_string()),
+                },
+            })
+            .await?;
+        tracing::info!(
+            call_sid = sid,
+            recipient = %o.recipient.masked(),
+            brand_code = o.brand_code,
+            %consent_type,
+            status = %o.status,
+            duplicate = recorded.duplicate,
+            "IVR choice recorded"
+        );
+        out.push(recorded);
+    }
+    Ok(out)
+}
+
+/// The IVR settings for this request: action and prompt URLs under the base the provider
+/// called (and signed), so they verify on the next turn behind a trusted proxy too.
+fn settings(st: &AppState, req: &TwilioRequest, uri: &Uri) -> IvrSettings {
+    let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("");
+    let base = req
+        .url
+        .strip_suffix(path)
+        .unwrap_or(&st.config.server.public_base_url);
+    st.config.voice.settings(base)
+}
+
+/// The CallSid, or None (quarantined) when missing or implausible.
+async fn call_sid(st: &AppState, req: &TwilioRequest) -> Option<String> {
+    let sid = req
+        .param("CallSid")
+        .filter(|s| !s.is_empty() && s.len() <= MAX_SID_LEN);
+    if sid.is_none() {
+        let raw = req.raw_json().to_string();
+        quarantine::keep(
+            st,
+            CALL_ROUTE,
+            "missing or invalid CallSid",
+            &HeaderMap::new(),
+            req.ip,
+            raw.as_bytes(),
+        )
+        .await;
+    }
+    sid.map(str::to_string)
+}
+
+fn missing_call_sid() -> Response {
+    ApiError::bad_request("missing_parameters", "CallSid is required").into_response()
+}
