@@ -453,7 +453,7 @@ async fn seed(s: Seed) -> anyhow::Result<()> {
             .collect::<anyhow::Result<_>>()?;
         store.record_batch(&items, now).await?;
         done += n;
-        if done % 100_000 == 0 || done == s.rows {
+        if done.is_multiple_of(100_000) || done == s.rows {
             eprintln!(
                 "seeded {done}/{} rows ({:.0} rows/s)",
                 s.rows,
