@@ -208,7 +208,7 @@ fn compose_runs_two_replicas_on_postgres_behind_the_proxy() {
             "nginx does not route {prefix}"
         );
     }
-    // The relay trusts the FIRST X-Forwarded-For entry: the proxy must overwrite it.
+    // The relay trusts the LAST X-Forwarded-For entry; the proxy sets it to the peer it saw.
     assert!(nginx.contains("proxy_set_header X-Forwarded-For $remote_addr;"));
     assert!(!nginx.contains("$proxy_add_x_forwarded_for"));
     let proxy = &services["proxy"];
