@@ -58,6 +58,12 @@ impl Collector {
 
 impl CallObserver for Collector {
     fn on_call(&self, call: &CallRecord) {
+        let outcome = match (&call.code, call.status) {
+            (Some(code), _) => code.clone(),
+            (None, Some(status)) => status.to_string(),
+            (None, None) => "none".to_string(),
+        };
+        metrics::counter!("iys_relay_iys_calls_total", "operation" => call.operation, "code" => outcome).increment(1);
         self.0
             .lock()
             .unwrap_or_else(|e| e.into_inner())
