@@ -3,42 +3,61 @@
 
 mod common;
 
-use common::{TWILIO_TOKEN, TestApp, TestStore, at, spawn_app};
-use iys_relay::channels::sms::signature::twilio_signature;
+use common::{TestApp, TestStore, at, spawn_app};
 
 async fn send_ret(app: &TestApp, sid: &str) -> u16 {
     let url = format!("{}/webhooks/twilio/sms", app.base);
-    let params: Vec<(String, String)> = [("MessageSid", sid), ("From", "+905321234567"), ("To", "+908501234567"), ("Body", "RET")]
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    let body = form_urlencoded::Serializer::new(String::new()).extend_pairs(&params).finish();
-    let r = app
-        .http
-        .post(&url)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("x-twilio-signature", twilio_signature(TWILIO_TOKEN, &url, &params))
-        .body(body)
-        .send()
+    let params = common::pairs(&[
+        ("MessageSid", sid),
+        ("From", "+905321234567"),
+        ("To", "+908501234567"),
+        ("Body", "RET"),
+    ]);
+    common::post_twilio_signed(app, &url, &url, &params)
         .await
-        .unwrap();
-    r.status().as_u16()
+        .status()
+        .as_u16()
 }
 
 /// The value of the first sample whose line starts with `series` (name plus labels).
 fn sample(text: &str, series: &str) -> Option<f64> {
-    text.lines().find(|l| l.starts_with(series)).and_then(|l| l.rsplit(' ').next()).and_then(|v| v.parse().ok())
+    text.lines()
+        .find(|l| l.starts_with(series))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
 }
 
 async fn check(store: TestStore) {
     // Reporter off: the job stays pending so the queue gauge is known.
-    let app = spawn_app(store, "[sms.rate_limit]\nper_sender_per_minute = 1\n", at("2026-11-23T10:00:00Z")).await;
+    let app = spawn_app(
+        store,
+        "[sms.rate_limit]\nper_sender_per_minute = 1\n",
+        at("2026-11-23T10:00:00Z"),
+    )
+    .await;
     assert_eq!(send_ret(&app, "SMmetrics1").await, 200);
-    assert_eq!(send_ret(&app, "SMmetrics2").await, 429, "second message from the sender is rate limited");
+    assert_eq!(
+        send_ret(&app, "SMmetrics2").await,
+        429,
+        "second message from the sender is rate limited"
+    );
 
-    let text = app.http.get(format!("{}/metrics", app.base)).send().await.unwrap().text().await.unwrap();
+    let text = app
+        .http
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(
-        sample(&text, "iys_relay_events_total{channel=\"sms\",status=\"RET\"}").unwrap_or(0.0) >= 1.0,
+        sample(
+            &text,
+            "iys_relay_events_total{channel=\"sms\",status=\"RET\"}"
+        )
+        .unwrap_or(0.0)
+            >= 1.0,
         "{text}"
     );
     assert!(
@@ -47,11 +66,30 @@ async fn check(store: TestStore) {
             >= 1.0,
         "{text}"
     );
-    assert!(sample(&text, "iys_relay_rate_limited_total{limiter=\"sms_sender\"}").unwrap_or(0.0) >= 1.0, "{text}");
-    assert_eq!(sample(&text, "iys_relay_report_jobs{state=\"pending\"}"), Some(1.0), "{text}");
+    assert!(
+        sample(
+            &text,
+            "iys_relay_rate_limited_total{limiter=\"sms_sender\"}"
+        )
+        .unwrap_or(0.0)
+            >= 1.0,
+        "{text}"
+    );
+    assert_eq!(
+        sample(&text, "iys_relay_report_jobs{state=\"pending\"}"),
+        Some(1.0),
+        "{text}"
+    );
     // Monday 10:00Z receipt: deadline Thursday 20:59:59Z, 3 days 10:59:59 away on the test clock.
-    assert_eq!(sample(&text, "iys_relay_report_nearest_deadline_seconds"), Some(298_799.0), "{text}");
-    assert!(!text.contains("+905321234567"), "no phone number in metrics");
+    assert_eq!(
+        sample(&text, "iys_relay_report_nearest_deadline_seconds"),
+        Some(298_799.0),
+        "{text}"
+    );
+    assert!(
+        !text.contains("+905321234567"),
+        "no phone number in metrics"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,21 +8,7 @@ use iys_relay::channels::twiml_check;
 use iys_relay::domain::{ConsentType, RecipientType, Status};
 use iys_relay::store::{AddressKey, JobState};
 
-const SHORT_CODE_TOML: &str = r#"
-[[brands]]
-key = "demo"
-iys_code = 700000
-brand_code = 700000
-name = "Demo Marka"
-short_names = ["DEMO"]
-
-[[brands]]
-key = "tsa"
-iys_code = 700000
-brand_code = 700001
-name = "TSA Elektronik"
-short_names = ["TSA"]
-
+const SMS_NUMBERS_TOML: &str = r#"
 [[sms.numbers]]
 number = "+908501234567"
 brands = ["demo"]
@@ -46,7 +32,8 @@ const DEDICATED: &str = "+908501234567";
 
 async fn app(store: TestStore) -> TestApp {
     // Monday 2026-11-23 10:00 UTC.
-    spawn_app(store, SHORT_CODE_TOML, at("2026-11-23T10:00:00Z")).await
+    let toml = format!("{}{SMS_NUMBERS_TOML}", common::TWO_BRANDS_TOML);
+    spawn_app(store, &toml, at("2026-11-23T10:00:00Z")).await
 }
 
 fn form(params: &[(&str, &str)]) -> String {
@@ -73,26 +60,20 @@ fn sms_params<'a>(
     ]
 }
 
-/// Posts a Twilio-signed form to `path`, signing `signed_url` (defaults to the app URL).
+/// Posts a Twilio-signed form to the SMS webhook, signing `signed_url` (defaults to the app URL).
 async fn post_signed(
     app: &TestApp,
     params: &[(&str, &str)],
     signed_url: Option<&str>,
 ) -> reqwest::Response {
     let url = format!("{}/webhooks/twilio/sms", app.base);
-    let owned: Vec<(String, String)> = params
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    let sig = twilio_signature(TWILIO_TOKEN, signed_url.unwrap_or(&url), &owned);
-    app.http
-        .post(&url)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("x-twilio-signature", sig)
-        .body(form(params))
-        .send()
-        .await
-        .unwrap()
+    common::post_twilio_signed(
+        app,
+        &url,
+        signed_url.unwrap_or(&url),
+        &common::pairs(params),
+    )
+    .await
 }
 
 /// The texts of the `<Message>` verbs of a TwiML document (parsed and checked, not string-matched).

@@ -5,8 +5,7 @@ mod common;
 
 use std::collections::HashSet;
 
-use common::{TWILIO_TOKEN, TestApp, TestStore, at, spawn_app};
-use iys_relay::channels::sms::signature::twilio_signature;
+use common::{TestApp, TestStore, at, spawn_app};
 use iys_relay::channels::twiml_check::{self, Node};
 use iys_relay::channels::voice::{Lang, PromptId, prompt};
 use iys_relay::domain::{ConsentType, Status};
@@ -16,21 +15,7 @@ const CALLER: &str = "+905321234567";
 const DEMO_NUMBER: &str = "+908501234567";
 const SHARED_NUMBER: &str = "+908509876543";
 
-const MULTI_BRAND_TOML: &str = r#"
-[[brands]]
-key = "demo"
-iys_code = 700000
-brand_code = 700000
-name = "Demo Marka"
-short_names = ["DEMO"]
-
-[[brands]]
-key = "tsa"
-iys_code = 700000
-brand_code = 700001
-name = "TSA Elektronik"
-short_names = ["TSA"]
-
+const VOICE_NUMBERS_TOML: &str = r#"
 [[voice.numbers]]
 number = "+908501234567"
 brands = ["demo"]
@@ -205,18 +190,7 @@ impl<'a> Call<'a> {
 }
 
 async fn signed_post(app: &TestApp, url: &str, params: &[(String, String)]) -> reqwest::Response {
-    let sig = twilio_signature(TWILIO_TOKEN, url, params);
-    let body = form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(params)
-        .finish();
-    app.http
-        .post(url)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("x-twilio-signature", sig)
-        .body(body)
-        .send()
-        .await
-        .unwrap()
+    common::post_twilio_signed(app, url, url, params).await
 }
 
 async fn events(app: &TestApp, recipient: &str) -> Vec<StoredEvent> {
@@ -444,7 +418,11 @@ async fn withheld_caller_id_enters_number(store: TestStore) {
 }
 
 async fn multi_brand_number_asks_for_the_brand(store: TestStore) {
-    let app = app(store, MULTI_BRAND_TOML).await;
+    let app = app(
+        store,
+        &format!("{}{VOICE_NUMBERS_TOML}", common::TWO_BRANDS_TOML),
+    )
+    .await;
     let mut call = Call::new(&app, "CA0007", CALLER, SHARED_NUMBER);
     let d = call.start().await;
     assert_eq!(

@@ -206,3 +206,50 @@ macro_rules! app_on_both_backends {
         }
     };
 }
+
+/// Two brands on one business: `demo` (the default) and `tsa`, for shared numbers.
+pub const TWO_BRANDS_TOML: &str = r#"
+[[brands]]
+key = "demo"
+iys_code = 700000
+brand_code = 700000
+name = "Demo Marka"
+short_names = ["DEMO"]
+
+[[brands]]
+key = "tsa"
+iys_code = 700000
+brand_code = 700001
+name = "TSA Elektronik"
+short_names = ["TSA"]
+"#;
+
+/// Posts `params` form-encoded to `url`, signed with X-Twilio-Signature for `signed_url`.
+pub async fn post_twilio_signed(
+    app: &TestApp,
+    url: &str,
+    signed_url: &str,
+    params: &[(String, String)],
+) -> reqwest::Response {
+    let sig =
+        iys_relay::channels::sms::signature::twilio_signature(TWILIO_TOKEN, signed_url, params);
+    let body = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(params)
+        .finish();
+    app.http
+        .post(url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("x-twilio-signature", sig)
+        .body(body)
+        .send()
+        .await
+        .expect("webhook request")
+}
+
+/// Owned pairs from borrowed ones.
+pub fn pairs(params: &[(&str, &str)]) -> Vec<(String, String)> {
+    params
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
