@@ -65,6 +65,30 @@ impl TwilioRequest {
     }
 }
 
+/// Why a webhook request was refused, and what of it to keep for review.
+struct Refusal {
+    status: StatusCode,
+    code: &'static str,
+    message: &'static str,
+    /// `Some(reason)`: the request looked genuine but could not be read, so it is quarantined.
+    quarantine: Option<String>,
+}
+
+impl Refusal {
+    fn new(status: StatusCode, code: &'static str, message: &'static str) -> Self {
+        Self {
+            status,
+            code,
+            message,
+            quarantine: None,
+        }
+    }
+    fn kept(mut self, reason: impl Into<String>) -> Self {
+        self.quarantine = Some(reason.into());
+        self
+    }
+}
+
 impl FromRequest<AppState> for TwilioRequest {
     type Rejection = Response;
 
@@ -75,7 +99,6 @@ impl FromRequest<AppState> for TwilioRequest {
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0);
         let ip = request_meta::client_ip(&st.config.server, &parts.headers, peer);
-        let route = parts.uri.path().to_string();
         if let Some(ip) = ip
             && let Err(wait) = st.limits.webhook_ip.check(&ip.to_string())
         {
@@ -91,148 +114,132 @@ impl FromRequest<AppState> for TwilioRequest {
                 )
                 .into_response()
             })?;
-        let refuse = |status: StatusCode, code: &'static str, msg: &str| {
-            ApiError::new(status, code, msg).into_response()
-        };
-
-        if body.len() > st.config.server.max_body_bytes {
-            quarantine::keep(st, &route, "payload too large", &parts.headers, ip, &body).await;
-            return Err(refuse(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                "request body is too large",
-            ));
-        }
-        let tokens: Vec<String> = st
-            .config
-            .twilio
-            .auth_tokens
-            .iter()
-            .map(|t| t.expose().to_string())
-            .collect();
-        if tokens.is_empty() {
-            return Err(refuse(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "not_configured",
-                "twilio.auth_tokens is not configured",
-            ));
-        }
-        let Some(signature) = parts
-            .headers
-            .get("x-twilio-signature")
-            .and_then(|v| v.to_str().ok())
-        else {
-            tracing::warn!(route, "webhook without X-Twilio-Signature refused");
-            return Err(refuse(
-                StatusCode::BAD_REQUEST,
-                "missing_signature",
-                "X-Twilio-Signature header is required",
-            ));
-        };
-        let url = request_meta::public_url(&st.config.server, &parts.headers, &parts.uri);
-        let is_json = content_type(&parts.headers).starts_with("application/json");
-
-        let (params, valid) = if parts.method == Method::GET {
-            // GET webhooks carry their parameters in the signed URL itself.
-            let query = parts.uri.query().unwrap_or("");
-            match form_params(query.as_bytes()) {
-                Ok(p) => (p, validate_twilio_any(&tokens, &url, &[], signature)),
-                Err(_) => {
-                    quarantine::keep(
-                        st,
-                        &route,
-                        "invalid UTF-8 in query",
-                        &parts.headers,
-                        ip,
-                        query.as_bytes(),
-                    )
-                    .await;
-                    return Err(refuse(
-                        StatusCode::BAD_REQUEST,
-                        "invalid_utf8",
-                        "the query is not valid UTF-8",
-                    ));
+        match verify(st, &parts, &body, ip) {
+            Ok(req) => Ok(req),
+            Err(r) => {
+                let route = parts.uri.path();
+                if let Some(reason) = &r.quarantine {
+                    // GET webhooks carry their data in the query, not the body.
+                    let kept = if parts.method == Method::GET {
+                        parts.uri.query().unwrap_or("").as_bytes()
+                    } else {
+                        &body
+                    };
+                    quarantine::keep(st, route, reason, &parts.headers, ip, kept).await;
+                } else if r.status == StatusCode::FORBIDDEN || r.code == "missing_signature" {
+                    tracing::warn!(route, ip = ?ip, code = r.code, "unsigned or forged webhook refused");
                 }
+                Err(ApiError::new(r.status, r.code, r.message).into_response())
             }
-        } else if is_json {
-            let valid = validate_twilio_json_any(&tokens, &url, &body, signature);
-            match serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&body) {
-                Ok(obj) => (
-                    obj.into_iter()
-                        .map(|(k, v)| {
-                            (
-                                k,
-                                v.as_str()
-                                    .map(str::to_string)
-                                    .unwrap_or_else(|| v.to_string()),
-                            )
-                        })
-                        .collect(),
-                    valid,
-                ),
-                Err(e) => {
-                    if valid {
-                        quarantine::keep(
-                            st,
-                            &route,
-                            &format!("malformed JSON: {e}"),
-                            &parts.headers,
-                            ip,
-                            &body,
-                        )
-                        .await;
-                    }
-                    return Err(refuse(
-                        StatusCode::BAD_REQUEST,
-                        "malformed_json",
-                        "the body is not a JSON object",
-                    ));
-                }
-            }
-        } else {
-            match form_params(&body) {
-                Ok(p) => {
-                    let valid = validate_twilio_any(&tokens, &url, &p, signature);
-                    (p, valid)
-                }
-                Err(_) => {
-                    quarantine::keep(
-                        st,
-                        &route,
-                        "invalid UTF-8 in form body",
-                        &parts.headers,
-                        ip,
-                        &body,
-                    )
-                    .await;
-                    return Err(refuse(
-                        StatusCode::BAD_REQUEST,
-                        "invalid_utf8",
-                        "the form body is not valid UTF-8",
-                    ));
-                }
-            }
-        };
-        if !valid {
-            tracing::warn!(route, ip = ?ip, "webhook with a wrong X-Twilio-Signature refused");
-            return Err(refuse(
-                StatusCode::FORBIDDEN,
-                "bad_signature",
-                "X-Twilio-Signature does not match",
-            ));
         }
-        let user_agent = parts
-            .headers
-            .get(axum::http::header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        Ok(TwilioRequest {
-            params,
-            url,
-            ip,
-            user_agent,
-        })
     }
+}
+
+fn verify(
+    st: &AppState,
+    parts: &axum::http::request::Parts,
+    body: &[u8],
+    ip: Option<IpAddr>,
+) -> Result<TwilioRequest, Refusal> {
+    use StatusCode as S;
+    if body.len() > st.config.server.max_body_bytes {
+        return Err(Refusal::new(
+            S::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "request body is too large",
+        )
+        .kept("payload too large"));
+    }
+    let tokens: Vec<String> = st
+        .config
+        .twilio
+        .auth_tokens
+        .iter()
+        .map(|t| t.expose().to_string())
+        .collect();
+    if tokens.is_empty() {
+        return Err(Refusal::new(
+            S::SERVICE_UNAVAILABLE,
+            "not_configured",
+            "twilio.auth_tokens is not configured",
+        ));
+    }
+    let Some(signature) = parts
+        .headers
+        .get("x-twilio-signature")
+        .and_then(|v| v.to_str().ok())
+    else {
+        return Err(Refusal::new(
+            S::BAD_REQUEST,
+            "missing_signature",
+            "X-Twilio-Signature header is required",
+        ));
+    };
+    let url = request_meta::public_url(&st.config.server, &parts.headers, &parts.uri);
+    let bad_utf8 = || {
+        Refusal::new(
+            S::BAD_REQUEST,
+            "invalid_utf8",
+            "the request is not valid UTF-8",
+        )
+    };
+
+    let (params, valid) = if parts.method == Method::GET {
+        // GET webhooks carry their parameters in the signed URL itself.
+        let p = form_params(parts.uri.query().unwrap_or("").as_bytes())
+            .map_err(|_| bad_utf8().kept("invalid UTF-8 in query"))?;
+        (p, validate_twilio_any(&tokens, &url, &[], signature))
+    } else if content_type(&parts.headers).starts_with("application/json") {
+        let valid = validate_twilio_json_any(&tokens, &url, body, signature);
+        let obj = serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(body)
+            .map_err(|e| {
+                let r = Refusal::new(
+                    S::BAD_REQUEST,
+                    "malformed_json",
+                    "the body is not a JSON object",
+                );
+                // Only a correctly signed body is worth keeping.
+                if valid {
+                    r.kept(format!("malformed JSON: {e}"))
+                } else {
+                    r
+                }
+            })?;
+        let p = obj
+            .into_iter()
+            .map(|(k, v)| {
+                (
+                    k,
+                    v.as_str()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| v.to_string()),
+                )
+            })
+            .collect();
+        (p, valid)
+    } else {
+        let p = form_params(body).map_err(|_| bad_utf8().kept("invalid UTF-8 in form body"))?;
+        let valid = validate_twilio_any(&tokens, &url, &p, signature);
+        (p, valid)
+    };
+    if !valid {
+        return Err(Refusal::new(
+            S::FORBIDDEN,
+            "bad_signature",
+            "X-Twilio-Signature does not match",
+        ));
+    }
+    let user_agent = parts
+        .headers
+        .get(axum::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    Ok(TwilioRequest {
+        params,
+        url,
+        ip,
+        user_agent,
+    })
 }
 
 fn content_type(h: &HeaderMap) -> String {
