@@ -46,7 +46,11 @@ impl SmsDirectory {
 
     /// The brands served by `to`, or None when the number is not configured.
     pub fn brands_for(&self, to: &str) -> Option<&[BrandWords]> {
-        self.by_number.get(&normalise_number(to)).map(Vec::as_slice)
+        // Providers send `To` in E.164, the stored form: skip parsing on that common path.
+        match self.by_number.get(to) {
+            Some(b) => Some(b.as_slice()),
+            None => self.by_number.get(&normalise_number(to)).map(Vec::as_slice),
+        }
     }
 }
 
