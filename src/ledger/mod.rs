@@ -16,7 +16,7 @@ use tokio::sync::{Notify, mpsc, oneshot};
 use crate::domain::ConsentIntent;
 use crate::domain::calendar::{BusinessCalendar, CalendarError};
 use crate::domain::time::Clock;
-use crate::store::{JobTimes, NewEvent, RecordOutcome, Store, StoreError};
+use crate::store::{InboundMessage, JobTimes, NewEvent, RecordOutcome, Store, StoreError};
 
 pub use suppression::{MaySend, SuppressionAnswer, SuppressionPolicy};
 
@@ -33,9 +33,11 @@ pub enum LedgerError {
 /// What `record` returns: the stored event and, for reportable movements, the legal deadline.
 pub type Recorded = RecordOutcome;
 
-struct Pending {
-    event: NewEvent,
-    reply: oneshot::Sender<Result<RecordOutcome, String>>,
+/// One write waiting for the next group commit.
+enum Pending {
+    Event(NewEvent, oneshot::Sender<Result<RecordOutcome, String>>),
+    /// A message kept for review (not a command); answered once committed.
+    Inbound(InboundMessage, oneshot::Sender<Result<(), String>>),
 }
 
 #[derive(Clone)]
@@ -128,14 +130,28 @@ impl Ledger {
             report,
         };
         self.tx
-            .send(Pending { event, reply })
+            .send(Pending::Event(event, reply))
             .await
             .map_err(|_| LedgerError::Unavailable)?;
-        match rx.await {
-            Ok(Ok(outcome)) => Ok(outcome),
-            Ok(Err(msg)) => Err(LedgerError::Store(StoreError::Corrupt(msg))),
-            Err(_) => Err(LedgerError::Unavailable),
-        }
+        answer(rx.await)
+    }
+
+    /// Keeps a message that was not acted on, in the same group commit as the events.
+    pub async fn keep_inbound(&self, msg: InboundMessage) -> Result<(), LedgerError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Pending::Inbound(msg, reply))
+            .await
+            .map_err(|_| LedgerError::Unavailable)?;
+        answer(rx.await)
+    }
+}
+
+fn answer<T>(r: Result<Result<T, String>, oneshot::error::RecvError>) -> Result<T, LedgerError> {
+    match r {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(msg)) => Err(LedgerError::Store(StoreError::Corrupt(msg))),
+        Err(_) => Err(LedgerError::Unavailable),
     }
 }
 
@@ -148,51 +164,67 @@ async fn writer(
 ) {
     let mut batch: Vec<Pending> = Vec::with_capacity(max);
     while rx.recv_many(&mut batch, max).await > 0 {
-        let events: Vec<NewEvent> = batch.iter().map(|p| p.event.clone()).collect();
+        let mut events = Vec::new();
+        let mut inbound = Vec::new();
+        for p in &batch {
+            match p {
+                Pending::Event(e, _) => events.push(e.clone()),
+                Pending::Inbound(m, _) => inbound.push(m.clone()),
+            }
+        }
         let now = clock.now();
-        let results: Vec<Result<RecordOutcome, String>> = match store
-            .record_batch(&events, now)
-            .await
+        let (event_results, inbound_result) = match store.write_batch(&events, &inbound, now).await
         {
-            Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
+            Ok(outcomes) => (outcomes.into_iter().map(Ok).collect(), Ok(())),
             // One bad item must not fail its neighbours: fall back to one transaction each.
-            Err(e) if events.len() > 1 => {
-                tracing::warn!(error = %e, size = events.len(), "group commit failed; retrying items one by one");
+            Err(e) if batch.len() > 1 => {
+                tracing::warn!(error = %e, size = batch.len(), "group commit failed; retrying items one by one");
                 let mut out = Vec::with_capacity(events.len());
                 for ev in &events {
-                    out.push(
-                        store
-                            .record_batch(std::slice::from_ref(ev), now)
-                            .await
-                            .map(|mut v| v.remove(0))
-                            .map_err(|e| e.to_string()),
-                    );
+                    let r = store.write_batch(std::slice::from_ref(ev), &[], now).await;
+                    out.push(r.map(|mut v| v.remove(0)).map_err(|e| e.to_string()));
                 }
-                out
+                let kept = store
+                    .write_batch(&[], &inbound, now)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string());
+                (out, kept)
             }
             Err(e) => {
                 tracing::error!(error = %e, "ledger commit failed");
-                vec![Err(e.to_string())]
+                (
+                    events.iter().map(|_| Err(e.to_string())).collect(),
+                    Err(e.to_string()),
+                )
             }
         };
-        if results
-            .iter()
-            .any(|r| matches!(r, Ok(o) if !o.duplicate && o.job_id.is_some()))
-        {
+        if event_results.iter().any(|r: &Result<RecordOutcome, String>| matches!(r, Ok(o) if !o.duplicate && o.job_id.is_some())) {
             wake.notify_one();
         }
-        for (p, r) in batch.drain(..).zip(results) {
-            if let Ok(o) = &r {
-                let i = &p.event.intent;
-                let name = if o.duplicate {
-                    "iys_relay_duplicate_events_total"
-                } else {
-                    "iys_relay_events_total"
-                };
-                metrics::counter!(name, "channel" => i.channel.as_str(), "status" => i.status.as_str()).increment(1);
+        let mut event_results = event_results.into_iter();
+        for p in batch.drain(..) {
+            // The caller may have gone away (client disconnect); the write stands regardless.
+            match p {
+                Pending::Event(e, reply) => {
+                    let r = event_results
+                        .next()
+                        .unwrap_or_else(|| Err("missing outcome".into()));
+                    if let Ok(o) = &r {
+                        let name = if o.duplicate {
+                            "iys_relay_duplicate_events_total"
+                        } else {
+                            "iys_relay_events_total"
+                        };
+                        let i = &e.intent;
+                        metrics::counter!(name, "channel" => i.channel.as_str(), "status" => i.status.as_str()).increment(1);
+                    }
+                    let _ = reply.send(r);
+                }
+                Pending::Inbound(_, reply) => {
+                    let _ = reply.send(inbound_result.clone());
+                }
             }
-            // The caller may have gone away (client disconnect); the event is stored regardless.
-            let _ = p.reply.send(r);
         }
     }
 }

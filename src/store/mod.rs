@@ -13,6 +13,7 @@ pub mod queue;
 mod rows;
 mod sql;
 mod sql_queue;
+mod sql_record;
 mod sqlite;
 
 use std::sync::Arc;
@@ -243,13 +244,23 @@ pub trait Store: ReportQueue + Send + Sync + 'static {
     async fn migrate(&self) -> Result<(), StoreError>;
     async fn readiness(&self) -> Result<Readiness, StoreError>;
 
-    /// Writes events, state and report jobs for all `items` in ONE transaction (group commit).
-    /// Duplicates (same provider + provider message id) return the original and change nothing.
+    /// Writes events (with their state and report jobs) and kept inbound messages in ONE
+    /// transaction: the group commit. Duplicates (same provider + provider message id) return
+    /// the original and change nothing.
+    async fn write_batch(
+        &self,
+        events: &[NewEvent],
+        inbound: &[InboundMessage],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<RecordOutcome>, StoreError>;
+
     async fn record_batch(
         &self,
         items: &[NewEvent],
         now: DateTime<Utc>,
-    ) -> Result<Vec<RecordOutcome>, StoreError>;
+    ) -> Result<Vec<RecordOutcome>, StoreError> {
+        self.write_batch(items, &[], now).await
+    }
 
     async fn consent_state(&self, key: &AddressKey) -> Result<Option<ConsentState>, StoreError>;
     /// States for many recipients of one brand and type (missing ones are simply absent).
@@ -270,7 +281,12 @@ pub trait Store: ReportQueue + Send + Sync + 'static {
     async fn quarantine_count(&self) -> Result<i64, StoreError>;
 
     /// Keeps a non-command inbound message; a redelivery (same provider id) is ignored.
-    async fn keep_inbound(&self, msg: &InboundMessage) -> Result<(), StoreError>;
+    async fn keep_inbound(&self, msg: &InboundMessage) -> Result<(), StoreError> {
+        let now = msg.received_at;
+        self.write_batch(&[], std::slice::from_ref(msg), now)
+            .await
+            .map(|_| ())
+    }
     async fn inbound_count(&self) -> Result<i64, StoreError>;
     /// Mints short links in ONE transaction; an existing (brand, recipient, type, campaign)
     /// returns its link (expiry extended to the later one) and gains the given code hash.

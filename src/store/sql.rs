@@ -56,119 +56,6 @@ impl SqlStore {
             Backend::Postgres => &postgres::MIGRATOR,
         }
     }
-
-    async fn record_one(
-        tx: &mut Transaction<'static, Any>,
-        item: &NewEvent,
-        now: DateTime<Utc>,
-    ) -> Result<RecordOutcome, StoreError> {
-        let i = &item.intent;
-        let evidence =
-            serde_json::to_string(&i.evidence).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let inserted: Option<i64> = sqlx::query_scalar(
-            "INSERT INTO consent_events (brand_code, recipient, recipient_type, consent_type, status, source,
-                 channel, consent_at_ms, received_at_ms, provider, provider_message_id, evidence, ip,
-                 user_agent, call_id)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
-             ON CONFLICT (provider, provider_message_id) DO NOTHING
-             RETURNING id",
-        )
-        .bind(i.brand_code)
-        .bind(i.recipient.as_str())
-        .bind(i.recipient_type.as_str())
-        .bind(i.consent_type.as_str())
-        .bind(i.status.as_str())
-        .bind(i.source.as_str())
-        .bind(i.channel.as_str())
-        .bind(to_ms(i.consent_at))
-        .bind(to_ms(item.received_at))
-        .bind(i.provider.as_str())
-        .bind(i.provider_message_id.as_str())
-        .bind(evidence)
-        .bind(i.evidence.ip.as_deref())
-        .bind(i.evidence.user_agent.as_deref())
-        .bind(i.evidence.call_id.as_deref())
-        .fetch_optional(&mut **tx)
-        .await?;
-
-        let Some(event_id) = inserted else {
-            // Already recorded (a webhook retry): report the original, change nothing.
-            let event_id: i64 = sqlx::query_scalar(
-                "SELECT id FROM consent_events WHERE provider = $1 AND provider_message_id = $2",
-            )
-            .bind(i.provider.as_str())
-            .bind(i.provider_message_id.as_str())
-            .fetch_one(&mut **tx)
-            .await?;
-            let job: Option<(i64, i64)> =
-                sqlx::query_as("SELECT id, deadline_at_ms FROM report_jobs WHERE event_id = $1")
-                    .bind(event_id)
-                    .fetch_optional(&mut **tx)
-                    .await?;
-            return Ok(RecordOutcome {
-                event_id,
-                duplicate: true,
-                job_id: job.map(|j| j.0),
-                deadline_at: job.map(|j| from_ms(j.1)),
-            });
-        };
-
-        // Newest consent date wins; on a tie the later event does.
-        sqlx::query(
-            "INSERT INTO consent_state (brand_code, recipient, recipient_type, consent_type, status, source,
-                 channel, consent_at_ms, event_id, iys_confirmed, updated_at_ms)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-             ON CONFLICT (brand_code, recipient, recipient_type, consent_type) DO UPDATE SET
-                 status = excluded.status, source = excluded.source, channel = excluded.channel,
-                 consent_at_ms = excluded.consent_at_ms, event_id = excluded.event_id,
-                 iys_confirmed = excluded.iys_confirmed, updated_at_ms = excluded.updated_at_ms
-             WHERE excluded.consent_at_ms > consent_state.consent_at_ms
-                OR (excluded.consent_at_ms = consent_state.consent_at_ms AND excluded.event_id > consent_state.event_id)",
-        )
-        .bind(i.brand_code)
-        .bind(i.recipient.as_str())
-        .bind(i.recipient_type.as_str())
-        .bind(i.consent_type.as_str())
-        .bind(i.status.as_str())
-        .bind(i.source.as_str())
-        .bind(i.channel.as_str())
-        .bind(to_ms(i.consent_at))
-        .bind(event_id)
-        .bind(i64::from(i.source.is_iys()))
-        .bind(to_ms(now))
-        .execute(&mut **tx)
-        .await?;
-
-        let mut outcome = RecordOutcome {
-            event_id,
-            duplicate: false,
-            job_id: None,
-            deadline_at: None,
-        };
-        if let Some(times) = item.report {
-            let job_id: i64 = sqlx::query_scalar(
-                "INSERT INTO report_jobs (event_id, brand_code, recipient, recipient_type, consent_type,
-                     consent_at_ms, state, due_at_ms, target_at_ms, deadline_at_ms, created_at_ms, updated_at_ms)
-                 VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8, $9, $10, $10)
-                 RETURNING id",
-            )
-            .bind(event_id)
-            .bind(i.brand_code)
-            .bind(i.recipient.as_str())
-            .bind(i.recipient_type.as_str())
-            .bind(i.consent_type.as_str())
-            .bind(to_ms(i.consent_at))
-            .bind(to_ms(times.due_at))
-            .bind(to_ms(times.target_at))
-            .bind(to_ms(times.deadline_at))
-            .bind(to_ms(now))
-            .fetch_one(&mut **tx)
-            .await?;
-            outcome.job_id = Some(job_id);
-            outcome.deadline_at = Some(times.deadline_at);
-        }
-        Ok(outcome)
-    }
 }
 
 #[async_trait]
@@ -197,18 +84,13 @@ impl super::Store for SqlStore {
         })
     }
 
-    async fn record_batch(
+    async fn write_batch(
         &self,
-        items: &[NewEvent],
+        events: &[NewEvent],
+        inbound: &[InboundMessage],
         now: DateTime<Utc>,
     ) -> Result<Vec<RecordOutcome>, StoreError> {
-        let mut tx = self.begin_write().await?;
-        let mut outcomes = Vec::with_capacity(items.len());
-        for item in items {
-            outcomes.push(Self::record_one(&mut tx, item, now).await?);
-        }
-        tx.commit().await?;
-        Ok(outcomes)
+        self.write_batch_impl(events, inbound, now).await
     }
 
     async fn consent_state(&self, key: &AddressKey) -> Result<Option<ConsentState>, StoreError> {
@@ -328,24 +210,6 @@ impl super::Store for SqlStore {
         Ok(sqlx::query_scalar("SELECT COUNT(*) FROM quarantine")
             .fetch_one(&self.read)
             .await?)
-    }
-
-    async fn keep_inbound(&self, msg: &InboundMessage) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO inbound_messages (provider, provider_message_id, received_at_ms, sender, receiver, intent, raw)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)
-             ON CONFLICT (provider, provider_message_id) DO NOTHING",
-        )
-        .bind(msg.provider.as_str())
-        .bind(msg.provider_message_id.as_str())
-        .bind(to_ms(msg.received_at))
-        .bind(msg.sender.as_str())
-        .bind(msg.receiver.as_str())
-        .bind(msg.intent.as_str())
-        .bind(msg.raw.to_string())
-        .execute(&self.write)
-        .await?;
-        Ok(())
     }
 
     async fn inbound_count(&self) -> Result<i64, StoreError> {

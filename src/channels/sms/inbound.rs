@@ -166,8 +166,7 @@ pub async fn handle(st: &AppState, m: MoInput) -> Result<MoOutcome, MoError> {
         _ => {
             if parsed.intent != SmsIntent::Help {
                 st.ledger
-                    .store()
-                    .keep_inbound(&InboundMessage {
+                    .keep_inbound(InboundMessage {
                         provider: m.provider.clone(),
                         provider_message_id: m.message_id.clone(),
                         received_at: now,

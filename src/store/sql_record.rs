@@ -1,0 +1,345 @@
+//! The ledger's write path, set-based: one transaction and a handful of multi-row statements per
+//! group commit, whatever its size. Each statement is a round trip to the database (for SQLite a
+//! hop to sqlx's worker thread), so statements per batch, not per event, is what keeps the
+//! commit cheap when many webhooks share it.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use sqlx::any::AnyArguments;
+use sqlx::{Any, Arguments, Row, Transaction};
+
+use super::{InboundMessage, NewEvent, RecordOutcome, SqlStore, StoreError};
+use crate::domain::time::{from_ms, to_ms};
+
+/// Rows per statement: 15 parameters a row stays far below SQLite's 32 766 and PostgreSQL's
+/// 65 535 bind parameters.
+const CHUNK: usize = 400;
+
+/// `($1, $2, $3), ($4, $5, $6)` for `rows` rows of `cols` parameters.
+fn values(rows: usize, cols: usize) -> String {
+    let mut s = String::with_capacity(rows * cols * 5);
+    for r in 0..rows {
+        if r > 0 {
+            s.push_str(", ");
+        }
+        s.push('(');
+        for c in 0..cols {
+            if c > 0 {
+                s.push_str(", ");
+            }
+            s.push('$');
+            s.push_str(&(r * cols + c + 1).to_string());
+        }
+        s.push(')');
+    }
+    s
+}
+
+fn bind<'q, T>(args: &mut AnyArguments<'q>, v: T) -> Result<(), StoreError>
+where
+    T: 'q + sqlx::Encode<'q, Any> + sqlx::Type<Any>,
+{
+    args.add(v)
+        .map_err(|e| StoreError::Corrupt(format!("bind: {e}")))
+}
+
+type Key = (String, String);
+
+impl SqlStore {
+    pub(super) async fn write_batch_impl(
+        &self,
+        events: &[NewEvent],
+        inbound: &[InboundMessage],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<RecordOutcome>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let outcomes = record_events(&mut tx, events, now).await?;
+        for chunk in inbound.chunks(CHUNK) {
+            keep_inbound(&mut tx, chunk).await?;
+        }
+        tx.commit().await?;
+        Ok(outcomes)
+    }
+}
+
+async fn record_events(
+    tx: &mut Transaction<'static, Any>,
+    events: &[NewEvent],
+    now: DateTime<Utc>,
+) -> Result<Vec<RecordOutcome>, StoreError> {
+    if events.is_empty() {
+        return Ok(Vec::new());
+    }
+    let key = |e: &NewEvent| {
+        (
+            e.intent.provider.clone(),
+            e.intent.provider_message_id.clone(),
+        )
+    };
+
+    // 1. Insert the events; a conflict on (provider, provider_message_id) inserts nothing.
+    let mut fresh: HashMap<Key, i64> = HashMap::new();
+    for chunk in events.chunks(CHUNK) {
+        let sql = format!(
+            "INSERT INTO consent_events (brand_code, recipient, recipient_type, consent_type, status, source,
+                 channel, consent_at_ms, received_at_ms, provider, provider_message_id, evidence, ip,
+                 user_agent, call_id)
+             VALUES {} ON CONFLICT (provider, provider_message_id) DO NOTHING
+             RETURNING id, provider, provider_message_id",
+            values(chunk.len(), 15)
+        );
+        let mut args = AnyArguments::default();
+        for e in chunk {
+            let i = &e.intent;
+            let evidence = serde_json::to_string(&i.evidence)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            bind(&mut args, i.brand_code)?;
+            bind(&mut args, i.recipient.as_str().to_string())?;
+            bind(&mut args, i.recipient_type.as_str())?;
+            bind(&mut args, i.consent_type.as_str())?;
+            bind(&mut args, i.status.as_str())?;
+            bind(&mut args, i.source.as_str())?;
+            bind(&mut args, i.channel.as_str())?;
+            bind(&mut args, to_ms(i.consent_at))?;
+            bind(&mut args, to_ms(e.received_at))?;
+            bind(&mut args, i.provider.clone())?;
+            bind(&mut args, i.provider_message_id.clone())?;
+            bind(&mut args, evidence)?;
+            bind(&mut args, i.evidence.ip.clone())?;
+            bind(&mut args, i.evidence.user_agent.clone())?;
+            bind(&mut args, i.evidence.call_id.clone())?;
+        }
+        for row in sqlx::query_with(&sql, args).fetch_all(&mut **tx).await? {
+            fresh.insert(
+                (
+                    row.try_get("provider")?,
+                    row.try_get("provider_message_id")?,
+                ),
+                row.try_get("id")?,
+            );
+        }
+    }
+
+    // 2. The originals of duplicates (webhook retries), with their jobs: reported, not changed.
+    let dup_keys: Vec<Key> = {
+        let mut seen = HashSet::new();
+        events
+            .iter()
+            .map(key)
+            .filter(|k| !fresh.contains_key(k) && seen.insert(k.clone()))
+            .collect()
+    };
+    let mut original: HashMap<Key, (i64, Option<(i64, i64)>)> = HashMap::new();
+    for chunk in dup_keys.chunks(CHUNK) {
+        let sql = format!(
+            "SELECT e.id, e.provider, e.provider_message_id, j.id AS job_id, j.deadline_at_ms
+             FROM consent_events e LEFT JOIN report_jobs j ON j.event_id = e.id
+             WHERE (e.provider, e.provider_message_id) IN (VALUES {})",
+            values(chunk.len(), 2)
+        );
+        let mut args = AnyArguments::default();
+        for (p, m) in chunk {
+            bind(&mut args, p.clone())?;
+            bind(&mut args, m.clone())?;
+        }
+        for row in sqlx::query_with(&sql, args).fetch_all(&mut **tx).await? {
+            let job = match (
+                row.try_get::<Option<i64>, _>("job_id")?,
+                row.try_get::<Option<i64>, _>("deadline_at_ms")?,
+            ) {
+                (Some(j), Some(d)) => Some((j, d)),
+                _ => None,
+            };
+            original.insert(
+                (
+                    row.try_get("provider")?,
+                    row.try_get("provider_message_id")?,
+                ),
+                (row.try_get("id")?, job),
+            );
+        }
+    }
+
+    // The first occurrence of a fresh key in this batch is the new event; repeats are duplicates.
+    let mut claimed: HashSet<Key> = HashSet::new();
+    let mut new_events: Vec<(&NewEvent, i64)> = Vec::new();
+    let mut outcomes = Vec::with_capacity(events.len());
+    for e in events {
+        let k = key(e);
+        if let Some(&id) = fresh.get(&k)
+            && claimed.insert(k.clone())
+        {
+            new_events.push((e, id));
+            outcomes.push(RecordOutcome {
+                event_id: id,
+                duplicate: false,
+                job_id: None,
+                deadline_at: None,
+            });
+        } else if let Some(&id) = fresh.get(&k) {
+            outcomes.push(RecordOutcome {
+                event_id: id,
+                duplicate: true,
+                job_id: None,
+                deadline_at: None,
+            });
+        } else {
+            let (id, job) = original
+                .get(&k)
+                .copied()
+                .ok_or_else(|| StoreError::Corrupt("duplicate without original".into()))?;
+            outcomes.push(RecordOutcome {
+                event_id: id,
+                duplicate: true,
+                job_id: job.map(|j| j.0),
+                deadline_at: job.map(|j| from_ms(j.1)),
+            });
+        }
+    }
+
+    upsert_states(tx, &new_events, now).await?;
+    let jobs = insert_jobs(tx, &new_events, now).await?;
+    // Fill in job ids and deadlines (for in-batch duplicates too: they share the event).
+    for o in &mut outcomes {
+        if let Some((job_id, deadline)) = jobs.get(&o.event_id) {
+            o.job_id = Some(*job_id);
+            o.deadline_at = Some(*deadline);
+        }
+    }
+    Ok(outcomes)
+}
+
+/// Newest consent date wins; on a tie the later event. Within the batch only each address's
+/// winner is written, since PostgreSQL refuses to upsert one row twice in a statement.
+async fn upsert_states(
+    tx: &mut Transaction<'static, Any>,
+    new_events: &[(&NewEvent, i64)],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let mut winners: HashMap<(i64, &str, &str, &str), (&NewEvent, i64)> = HashMap::new();
+    for &(e, id) in new_events {
+        let i = &e.intent;
+        let addr = (
+            i.brand_code,
+            i.recipient.as_str(),
+            i.recipient_type.as_str(),
+            i.consent_type.as_str(),
+        );
+        let better = winners
+            .get(&addr)
+            .is_none_or(|&(w, wid)| (i.consent_at, id) > (w.intent.consent_at, wid));
+        if better {
+            winners.insert(addr, (e, id));
+        }
+    }
+    let rows: Vec<(&NewEvent, i64)> = winners.into_values().collect();
+    for chunk in rows.chunks(CHUNK) {
+        let sql = format!(
+            "INSERT INTO consent_state (brand_code, recipient, recipient_type, consent_type, status, source,
+                 channel, consent_at_ms, event_id, iys_confirmed, updated_at_ms)
+             VALUES {}
+             ON CONFLICT (brand_code, recipient, recipient_type, consent_type) DO UPDATE SET
+                 status = excluded.status, source = excluded.source, channel = excluded.channel,
+                 consent_at_ms = excluded.consent_at_ms, event_id = excluded.event_id,
+                 iys_confirmed = excluded.iys_confirmed, updated_at_ms = excluded.updated_at_ms
+             WHERE excluded.consent_at_ms > consent_state.consent_at_ms
+                OR (excluded.consent_at_ms = consent_state.consent_at_ms AND excluded.event_id > consent_state.event_id)",
+            values(chunk.len(), 11)
+        );
+        let mut args = AnyArguments::default();
+        for &(e, id) in chunk {
+            let i = &e.intent;
+            bind(&mut args, i.brand_code)?;
+            bind(&mut args, i.recipient.as_str().to_string())?;
+            bind(&mut args, i.recipient_type.as_str())?;
+            bind(&mut args, i.consent_type.as_str())?;
+            bind(&mut args, i.status.as_str())?;
+            bind(&mut args, i.source.as_str())?;
+            bind(&mut args, i.channel.as_str())?;
+            bind(&mut args, to_ms(i.consent_at))?;
+            bind(&mut args, id)?;
+            // Citizens' own changes come from İYS: İYS already holds them.
+            bind(&mut args, i64::from(i.source.is_iys()))?;
+            bind(&mut args, to_ms(now))?;
+        }
+        sqlx::query_with(&sql, args).execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// One report job per new reportable event; returns event id → (job id, deadline).
+async fn insert_jobs(
+    tx: &mut Transaction<'static, Any>,
+    new_events: &[(&NewEvent, i64)],
+    now: DateTime<Utc>,
+) -> Result<HashMap<i64, (i64, DateTime<Utc>)>, StoreError> {
+    let reportable: Vec<_> = new_events
+        .iter()
+        .filter_map(|&(e, id)| e.report.map(|t| (e, id, t)))
+        .collect();
+    let mut out = HashMap::with_capacity(reportable.len());
+    for chunk in reportable.chunks(CHUNK) {
+        let sql = format!(
+            "INSERT INTO report_jobs (event_id, brand_code, recipient, recipient_type, consent_type,
+                 consent_at_ms, state, due_at_ms, target_at_ms, deadline_at_ms, created_at_ms, updated_at_ms)
+             VALUES {} RETURNING id, event_id, deadline_at_ms",
+            values(chunk.len(), 12)
+        );
+        let mut args = AnyArguments::default();
+        for &(e, id, t) in chunk {
+            let i = &e.intent;
+            bind(&mut args, id)?;
+            bind(&mut args, i.brand_code)?;
+            bind(&mut args, i.recipient.as_str().to_string())?;
+            bind(&mut args, i.recipient_type.as_str())?;
+            bind(&mut args, i.consent_type.as_str())?;
+            bind(&mut args, to_ms(i.consent_at))?;
+            bind(&mut args, "pending")?;
+            bind(&mut args, to_ms(t.due_at))?;
+            bind(&mut args, to_ms(t.target_at))?;
+            bind(&mut args, to_ms(t.deadline_at))?;
+            bind(&mut args, to_ms(now))?;
+            bind(&mut args, to_ms(now))?;
+        }
+        for row in sqlx::query_with(&sql, args).fetch_all(&mut **tx).await? {
+            out.insert(
+                row.try_get("event_id")?,
+                (row.try_get("id")?, from_ms(row.try_get("deadline_at_ms")?)),
+            );
+        }
+    }
+    Ok(out)
+}
+
+async fn keep_inbound(
+    tx: &mut Transaction<'static, Any>,
+    msgs: &[InboundMessage],
+) -> Result<(), StoreError> {
+    let sql = format!(
+        "INSERT INTO inbound_messages (provider, provider_message_id, received_at_ms, sender, receiver, intent, raw)
+         VALUES {} ON CONFLICT (provider, provider_message_id) DO NOTHING",
+        values(msgs.len(), 7)
+    );
+    let mut args = AnyArguments::default();
+    for m in msgs {
+        bind(&mut args, m.provider.clone())?;
+        bind(&mut args, m.provider_message_id.clone())?;
+        bind(&mut args, to_ms(m.received_at))?;
+        bind(&mut args, m.sender.clone())?;
+        bind(&mut args, m.receiver.clone())?;
+        bind(&mut args, m.intent.clone())?;
+        bind(&mut args, m.raw.to_string())?;
+    }
+    sqlx::query_with(&sql, args).execute(&mut **tx).await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn values_numbers_parameters_row_by_row() {
+        assert_eq!(super::values(2, 3), "($1, $2, $3), ($4, $5, $6)");
+        assert_eq!(super::values(1, 1), "($1)");
+    }
+}
