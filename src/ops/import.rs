@@ -412,3 +412,21 @@ pub fn errors_csv(errors: &[RowError]) -> String {
     }
     String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
 }
+
+/// The summary the CLI prints.
+pub fn render(r: &ImportReport, dry_run: bool) -> String {
+    let mut s = format!(
+        "{}rows {}, valid {}, invalid {}\n",
+        if dry_run { "DRY RUN (nothing recorded): " } else { "" },
+        r.rows,
+        r.valid,
+        r.invalid
+    );
+    if !dry_run {
+        s.push_str(&format!(
+            "recorded {} (reportable {}, outside İYS window {}), already imported {}\n",
+            r.recorded, r.reportable, r.outside_window, r.duplicates
+        ));
+    }
+    s
+}

@@ -6,11 +6,14 @@ pub mod import;
 pub mod reconcile;
 pub mod requeue;
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 
 use crate::config::Config;
 use crate::domain::calendar::{BusinessCalendar, CalendarError};
-use crate::iys::IysError;
+use crate::domain::time::Clock;
+use crate::iys::{IysClient, IysClientConfig, IysError};
 use crate::ledger::LedgerError;
 use crate::store::StoreError;
 
@@ -38,6 +41,24 @@ pub fn outside_iys_window(
     now: DateTime<Utc>,
 ) -> bool {
     cal.iys_deadline(consent_at).map_or(true, |d| d <= now)
+}
+
+/// A client for the operations commands (no pacing slot: one call per brand and day).
+pub fn iys_client(
+    config: &Config,
+    base_url: &str,
+    clock: Arc<dyn Clock>,
+) -> Result<IysClient, IysError> {
+    IysClient::new(
+        IysClientConfig {
+            base_url: base_url.to_string(),
+            username: config.iys.username.clone(),
+            password: config.iys.password.expose().to_string(),
+            iys_code: config.iys.iys_code,
+            timeout: std::time::Duration::from_secs(config.reporter.http_timeout_seconds.max(1)),
+        },
+        clock,
+    )
 }
 
 /// A brand by its config key (`tsa`) or its İYS brand code.

@@ -273,3 +273,48 @@ async fn reconcile_brand(
     }
     Ok(())
 }
+
+/// The summary and the table the CLI prints (recipients masked).
+pub fn render(r: &ReconcileReport) -> String {
+    let date = r.date.map(|d| d.to_string()).unwrap_or_default();
+    let count = |k: Kind| r.discrepancies.iter().filter(|d| d.kind == k).count();
+    let mut s = format!(
+        "reconciliation of {date} for brand(s) {:?}: {} file rows, {} accepted reports that day\n",
+        r.brands, r.file_rows, r.done_jobs
+    );
+    for k in [
+        Kind::MissingInLedger,
+        Kind::UnknownHsMovement,
+        Kind::MissingInIys,
+        Kind::StateMismatch,
+    ] {
+        s.push_str(&format!("  {:<20} {}\n", k.as_str(), count(k)));
+    }
+    s.push_str(&format!(
+        "  applied {}, remaining {}\n",
+        r.applied(),
+        r.remaining()
+    ));
+    if !r.discrepancies.is_empty() {
+        s.push_str(&format!(
+            "{:<20} {:>8} {:<18} {:<8} {:<6} {:<5} {:<5} {:<8} detail\n",
+            "kind", "brand", "recipient", "rtype", "type", "iys", "ours", "applied"
+        ));
+        let st = |x: Option<Status>| x.map_or("-", |x| x.as_str());
+        for d in &r.discrepancies {
+            s.push_str(&format!(
+                "{:<20} {:>8} {:<18} {:<8} {:<6} {:<5} {:<5} {:<8} {}\n",
+                d.kind.as_str(),
+                d.brand_code,
+                d.recipient,
+                d.recipient_type.as_str(),
+                d.consent_type.as_str(),
+                st(d.iys_status),
+                st(d.ledger_status),
+                if d.applied { "yes" } else { "no" },
+                d.detail
+            ));
+        }
+    }
+    s
+}

@@ -171,3 +171,33 @@ pub async fn requeue(
     }
     Ok(out)
 }
+
+/// One line per job, as the CLI prints it.
+pub fn render(results: &[RequeueResult]) -> String {
+    let mut s = String::new();
+    for r in results {
+        match r {
+            RequeueResult::Requeued {
+                job_id,
+                was,
+                deadline_at,
+                warning,
+            } => {
+                s.push_str(&format!(
+                    "job {job_id:>8}  requeued (was {}), due now, deadline {}\n",
+                    was.as_str(),
+                    crate::domain::time::to_iys(*deadline_at)
+                ));
+                if let Some(w) = warning {
+                    s.push_str(&format!("              WARNING: {w}\n"));
+                }
+            }
+            RequeueResult::Refused { job_id, reason } => {
+                s.push_str(&format!("job {job_id:>8}  NOT requeued: {reason}\n"));
+            }
+        }
+    }
+    let n = results.iter().filter(|r| r.is_requeued()).count();
+    s.push_str(&format!("{n} of {} job(s) requeued\n", results.len()));
+    s
+}
