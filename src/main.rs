@@ -303,8 +303,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 default_source,
                 label: file.display().to_string(),
             };
-            let input = std::fs::read(&file)
-                .with_context(|| format!("cannot read {}", file.display()))?;
+            let input =
+                std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
             let brands = config.brands.clone();
             let ledger = ops_ledger(config).await?;
             let r = ops::import::import(&ledger, &brands, &input, &opts).await?;

@@ -63,7 +63,13 @@ impl World {
         self.store.job_for_event(event_id).await.unwrap().unwrap()
     }
     async fn report(&self) {
-        self.app.reporter.as_deref().unwrap().run_once().await.unwrap();
+        self.app
+            .reporter
+            .as_deref()
+            .unwrap()
+            .run_once()
+            .await
+            .unwrap();
     }
     fn requeue_req(ids: Vec<i64>, force: bool) -> RequeueRequest {
         RequeueRequest {
@@ -95,7 +101,12 @@ async fn ops_store_contract(store: Arc<dyn Store>) {
     };
     let items: Vec<NewEvent> = (0..3)
         .map(|n| NewEvent {
-            intent: intent(&format!("m{n}"), &format!("+90532123450{n}"), Status::Onay, now),
+            intent: intent(
+                &format!("m{n}"),
+                &format!("+90532123450{n}"),
+                Status::Onay,
+                now,
+            ),
             received_at: now,
             report: Some(times),
         })
@@ -128,7 +139,12 @@ async fn ops_store_contract(store: Arc<dyn Store>) {
         due_at: later,
         ..times
     };
-    assert!(store.requeue_job(j.id, new_times, "op: fixed", later).await.unwrap());
+    assert!(
+        store
+            .requeue_job(j.id, new_times, "op: fixed", later)
+            .await
+            .unwrap()
+    );
     let after = &store.jobs_by_ids(&[j.id]).await.unwrap()[0];
     assert_eq!(
         (after.state, after.attempts, after.due_at),
@@ -139,7 +155,12 @@ async fn ops_store_contract(store: Arc<dyn Store>) {
     assert_eq!(alerts[0].kind, AlertKind::Requeued);
     assert!(alerts[0].detail.contains("op: fixed") && alerts[0].detail.contains("H121"));
     // A pending job cannot be requeued; a second requeue after a second failure accumulates.
-    assert!(!store.requeue_job(j.id, new_times, "again", later).await.unwrap());
+    assert!(
+        !store
+            .requeue_job(j.id, new_times, "again", later)
+            .await
+            .unwrap()
+    );
     let c = store
         .claim_jobs("w", later, later + Duration::minutes(1), 1)
         .await
@@ -149,7 +170,12 @@ async fn ops_store_contract(store: Arc<dyn Store>) {
         owner: "w".into(),
         attempts: again.attempts,
     };
-    assert!(store.finish_job(j.id, &fence, &failed, later).await.unwrap());
+    assert!(
+        store
+            .finish_job(j.id, &fence, &failed, later)
+            .await
+            .unwrap()
+    );
     let kinds: Vec<_> = store
         .alerts_for_job(j.id)
         .await
@@ -158,27 +184,61 @@ async fn ops_store_contract(store: Arc<dyn Store>) {
         .map(|a| a.kind)
         .collect();
     assert_eq!(kinds, vec![AlertKind::Requeued, AlertKind::Failed]);
-    assert!(store.requeue_job(j.id, new_times, "second", later).await.unwrap());
+    assert!(
+        store
+            .requeue_job(j.id, new_times, "second", later)
+            .await
+            .unwrap()
+    );
     let a = store.alerts_for_job(j.id).await.unwrap();
     assert_eq!(a.len(), 1);
     assert!(a[0].detail.contains("op: fixed") && a[0].detail.contains("second"));
-    assert!(store.alerts(10).await.unwrap().iter().any(|x| x.kind == AlertKind::Requeued));
+    assert!(
+        store
+            .alerts(10)
+            .await
+            .unwrap()
+            .iter()
+            .any(|x| x.kind == AlertKind::Requeued)
+    );
 
     // Job 1: failed straight from pending; job 2 rescheduled.
     let others: Vec<i64> = ids[1..].to_vec();
     assert_eq!(
-        store.fail_pending_jobs(&others[..1], "outside", now).await.unwrap(),
+        store
+            .fail_pending_jobs(&others[..1], "outside", now)
+            .await
+            .unwrap(),
         1
     );
-    assert_eq!(store.fail_pending_jobs(&others[..1], "x", now).await.unwrap(), 0);
-    assert_eq!(store.alerts_for_job(others[0]).await.unwrap()[0].kind, AlertKind::Failed);
+    assert_eq!(
+        store
+            .fail_pending_jobs(&others[..1], "x", now)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        store.alerts_for_job(others[0]).await.unwrap()[0].kind,
+        AlertKind::Failed
+    );
     let moved = JobTimes {
         due_at: later,
         target_at: later,
         deadline_at: later + Duration::days(5),
     };
-    assert!(store.reschedule_pending_job(others[1], moved, now).await.unwrap());
-    assert!(!store.reschedule_pending_job(others[0], moved, now).await.unwrap());
+    assert!(
+        store
+            .reschedule_pending_job(others[1], moved, now)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .reschedule_pending_job(others[0], moved, now)
+            .await
+            .unwrap()
+    );
     assert_eq!(
         store.jobs_by_ids(&[others[1]]).await.unwrap()[0].deadline_at,
         moved.deadline_at
@@ -203,17 +263,25 @@ async fn ops_store_contract(store: Arc<dyn Store>) {
         .await
         .unwrap();
     assert_eq!(known, vec!["tx-ours".to_string()]);
-    assert!(store.known_transaction_ids(1, &["tx-ours".into()]).await.unwrap().is_empty());
+    assert!(
+        store
+            .known_transaction_ids(1, &["tx-ours".into()])
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let day = store
         .done_jobs_between(BRAND, now, now + Duration::days(1))
         .await
         .unwrap();
     assert_eq!(day.iter().map(|j| j.id).collect::<Vec<_>>(), vec![d.id]);
-    assert!(store
-        .done_jobs_between(BRAND, now + Duration::days(1), now + Duration::days(2))
-        .await
-        .unwrap()
-        .is_empty());
+    assert!(
+        store
+            .done_jobs_between(BRAND, now + Duration::days(1), now + Duration::days(2))
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     // Batch attempt rows are found by request id.
     let attempt = iys_relay::store::queue::Attempt {
@@ -229,7 +297,10 @@ async fn ops_store_contract(store: Arc<dyn Store>) {
         at: now,
     };
     store.record_attempts(&[attempt.clone()]).await.unwrap();
-    assert_eq!(store.attempts_for_batch("req-1").await.unwrap(), vec![attempt]);
+    assert_eq!(
+        store.attempts_for_batch("req-1").await.unwrap(),
+        vec![attempt]
+    );
 }
 
 // ---- requeue ---------------------------------------------------------------------------
@@ -238,25 +309,37 @@ async fn requeue_failed_and_expired_jobs(s: TestStore) {
     let w = World::start(s.store.clone(), "2026-03-04 10:00:00").await;
     // A permanent refusal: the job fails; after the "fix" a requeue gets it through.
     w.sim.fail_next(1, 422, "H121");
-    let e = w.record("F1", PHONE, Status::Onay, Duration::seconds(5)).await;
+    let e = w
+        .record("F1", PHONE, Status::Onay, Duration::seconds(5))
+        .await;
     w.report().await;
     let job = w.job(e).await;
     assert_eq!(job.state, JobState::Failed);
     let r = w.requeue(&World::requeue_req(vec![job.id], false)).await;
     assert!(r[0].is_requeued(), "{r:?}");
     let again = w.job(e).await;
-    assert_eq!((again.state, again.attempts), (JobState::Pending, job.attempts));
+    assert_eq!(
+        (again.state, again.attempts),
+        (JobState::Pending, job.attempts)
+    );
     assert!(again.due_at <= w.now());
     w.report().await;
     assert_eq!(w.job(e).await.state, JobState::Done);
     // Only failed or expired jobs: a done job and an unknown id are refused.
-    let r = w.requeue(&World::requeue_req(vec![job.id, 987_654], false)).await;
+    let r = w
+        .requeue(&World::requeue_req(vec![job.id, 987_654], false))
+        .await;
     assert!(r.iter().all(|x| !x.is_requeued()), "{r:?}");
     let text = ops::requeue::render(&r);
-    assert!(text.contains("only failed or expired") && text.contains("no such job"), "{text}");
+    assert!(
+        text.contains("only failed or expired") && text.contains("no such job"),
+        "{text}"
+    );
 
     // Consented 10 days ago: expires at once, and İYS would refuse it (H467).
-    let old = w.record("OLD", "+905321234599", Status::Onay, Duration::days(10)).await;
+    let old = w
+        .record("OLD", "+905321234599", Status::Onay, Duration::days(10))
+        .await;
     w.report().await;
     let job = w.job(old).await;
     assert_eq!(job.state, JobState::Expired);
@@ -272,7 +355,13 @@ async fn requeue_failed_and_expired_jobs(s: TestStore) {
     assert_eq!(w.job(old).await.state, JobState::Expired);
     let r = w.requeue(&World::requeue_req(vec![job.id], true)).await;
     match &r[..] {
-        [RequeueResult::Requeued { warning: Some(w), deadline_at, .. }] => {
+        [
+            RequeueResult::Requeued {
+                warning: Some(w),
+                deadline_at,
+                ..
+            },
+        ] => {
             assert!(w.contains("H467"));
             assert!(*deadline_at > job.deadline_at);
         }
@@ -296,14 +385,19 @@ async fn requeue_failed_and_expired_jobs(s: TestStore) {
 
 async fn export_shows_events_evidence_jobs_and_attempts(s: TestStore) {
     let w = World::start(s.store.clone(), "2026-03-04 10:00:00").await;
-    w.record("E1", PHONE, Status::Onay, Duration::seconds(5)).await;
+    w.record("E1", PHONE, Status::Onay, Duration::seconds(5))
+        .await;
     w.report().await;
     w.clock.advance(Duration::minutes(1));
-    w.record("E2", PHONE, Status::Ret, Duration::seconds(5)).await;
-    w.record("OTHER", "+905321230000", Status::Onay, Duration::seconds(5)).await;
+    w.record("E2", PHONE, Status::Ret, Duration::seconds(5))
+        .await;
+    w.record("OTHER", "+905321230000", Status::Onay, Duration::seconds(5))
+        .await;
     w.report().await;
     let who = Recipient::parse("0532 123 45 67").unwrap();
-    let x = ops::export::export(w.store.as_ref(), &who, None, w.now()).await.unwrap();
+    let x = ops::export::export(w.store.as_ref(), &who, None, w.now())
+        .await
+        .unwrap();
     assert_eq!(x.events.len(), 2, "only this recipient");
     assert_eq!(x.events[0].event.evidence["raw"]["MessageSid"], "E1");
     for r in &x.events {
@@ -319,8 +413,14 @@ async fn export_shows_events_evidence_jobs_and_attempts(s: TestStore) {
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(lines.len(), 3, "{csv}");
     assert!(lines[0].starts_with("event_id,brand_code,recipient"));
-    assert!(lines[1].contains(PHONE) && lines[1].contains(",done,"), "{}", lines[1]);
-    let other_brand = ops::export::export(w.store.as_ref(), &who, Some(1), w.now()).await.unwrap();
+    assert!(
+        lines[1].contains(PHONE) && lines[1].contains(",done,"),
+        "{}",
+        lines[1]
+    );
+    let other_brand = ops::export::export(w.store.as_ref(), &who, Some(1), w.now())
+        .await
+        .unwrap();
     assert!(other_brand.events.is_empty());
 }
 
@@ -332,13 +432,18 @@ async fn reconcile_finds_and_applies_discrepancies(s: TestStore) {
     let client = ops::iys_client(&config, &w.sim_base, Arc::new(w.clock.clone())).unwrap();
     let ledger = &w.app.state.ledger;
     // In agreement: our ONAY reported and accepted.
-    w.record("R1", PHONE, Status::Onay, Duration::seconds(5)).await;
+    w.record("R1", PHONE, Status::Onay, Duration::seconds(5))
+        .await;
     w.report().await;
     w.clock.advance(Duration::minutes(1));
     let clean = ops::reconcile::reconcile(ledger, &client, &[BRAND], w.today(), false)
         .await
         .unwrap();
-    assert_eq!((clean.file_rows, clean.done_jobs, clean.remaining()), (1, 1, 0), "{clean:?}");
+    assert_eq!(
+        (clean.file_rows, clean.done_jobs, clean.remaining()),
+        (1, 1, 0),
+        "{clean:?}"
+    );
 
     // A citizen's RET not pulled yet, and an HS movement someone else sent for our brand.
     w.sim
@@ -387,19 +492,37 @@ async fn reconcile_finds_and_applies_discrepancies(s: TestStore) {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!((state.status, state.source), (Status::Ret, Source::IysMobil));
+    assert_eq!(
+        (state.status, state.source),
+        (Status::Ret, Source::IysMobil)
+    );
     // Only the foreign HS movement (and the ledger's lack of its address) remain.
     let r = ops::reconcile::reconcile(ledger, &client, &[BRAND], w.today(), true)
         .await
         .unwrap();
-    assert!(r.discrepancies.iter().all(|d| d.recipient.starts_with("+90532*")));
-    assert!(r.discrepancies.iter().all(|d| matches!(d.kind, Kind::UnknownHsMovement | Kind::StateMismatch)), "{r:?}");
+    assert!(
+        r.discrepancies
+            .iter()
+            .all(|d| d.recipient.starts_with("+90532*"))
+    );
+    assert!(
+        r.discrepancies
+            .iter()
+            .all(|d| matches!(d.kind, Kind::UnknownHsMovement | Kind::StateMismatch)),
+        "{r:?}"
+    );
     assert!(r.remaining() > 0);
 
     // Too old for İYS's file.
-    let e = ops::reconcile::reconcile(ledger, &client, &[BRAND], w.today() - Duration::days(8), false)
-        .await
-        .unwrap_err();
+    let e = ops::reconcile::reconcile(
+        ledger,
+        &client,
+        &[BRAND],
+        w.today() - Duration::days(8),
+        false,
+    )
+    .await
+    .unwrap_err();
     assert!(e.to_string().contains("H502"), "{e}");
 }
 
@@ -427,26 +550,57 @@ async fn import_validates_records_and_is_idempotent(s: TestStore) {
         dry_run: true,
         ..opts.clone()
     };
-    let r = ops::import::import(ledger, &brands, IMPORT_CSV.as_bytes(), &dry).await.unwrap();
-    assert_eq!((r.rows, r.valid, r.invalid, r.recorded), (7, 4, 3, 0), "{r:?}");
-    assert!(w.store.events_for_recipient("+905321234501").await.unwrap().is_empty());
+    let r = ops::import::import(ledger, &brands, IMPORT_CSV.as_bytes(), &dry)
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.rows, r.valid, r.invalid, r.recorded),
+        (7, 4, 3, 0),
+        "{r:?}"
+    );
+    assert!(
+        w.store
+            .events_for_recipient("+905321234501")
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let fields = |line: u64| -> Vec<String> {
-        r.errors.iter().filter(|e| e.line == line).map(|e| e.field.clone()).collect()
+        r.errors
+            .iter()
+            .filter(|e| e.line == line)
+            .map(|e| e.field.clone())
+            .collect()
     };
-    assert_eq!(fields(6), ["brand", "recipient", "status", "source", "consent_date"]);
-    assert_eq!(fields(7), ["status", "reference"], "HS_KARAR needs RET; crm-1 repeats");
+    assert_eq!(
+        fields(6),
+        ["brand", "recipient", "status", "source", "consent_date"]
+    );
+    assert_eq!(
+        fields(7),
+        ["status", "reference"],
+        "HS_KARAR needs RET; crm-1 repeats"
+    );
     assert_eq!(fields(8), ["consent_date"], "HS_2015 needs 2015-05-01");
     let report = ops::import::errors_csv(&r.errors);
-    assert!(report.starts_with("line,field,reason\n6,brand,"), "{report}");
+    assert!(
+        report.starts_with("line,field,reason\n6,brand,"),
+        "{report}"
+    );
 
-    let r = ops::import::import(ledger, &brands, IMPORT_CSV.as_bytes(), &opts).await.unwrap();
+    let r = ops::import::import(ledger, &brands, IMPORT_CSV.as_bytes(), &opts)
+        .await
+        .unwrap();
     assert_eq!(
         (r.recorded, r.reportable, r.outside_window, r.duplicates),
         (4, 3, 1, 0),
         "{r:?}"
     );
     let ev = &w.store.events_for_recipient("+905321234501").await.unwrap()[0];
-    assert_eq!((ev.provider.as_str(), ev.provider_message_id.as_str()), ("import", "crm-1"));
+    assert_eq!(
+        (ev.provider.as_str(), ev.provider_message_id.as_str()),
+        ("import", "crm-1")
+    );
     assert_eq!(ev.evidence["raw"]["import"]["line"], 2);
     let job_of = |r: &str| {
         let r = r.to_string();
@@ -467,8 +621,14 @@ async fn import_validates_records_and_is_idempotent(s: TestStore) {
     assert_eq!(job_of("+905321234502").await.state, JobState::Done);
     assert_eq!(job_of("+905321234501").await.state, JobState::Done);
 
-    let r = ops::import::import(ledger, &brands, IMPORT_CSV.as_bytes(), &opts).await.unwrap();
-    assert_eq!((r.recorded, r.duplicates), (0, 4), "re-running changes nothing");
+    let r = ops::import::import(ledger, &brands, IMPORT_CSV.as_bytes(), &opts)
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.recorded, r.duplicates),
+        (0, 4),
+        "re-running changes nothing"
+    );
     let bad = ops::import::import(ledger, &brands, b"brand,recipient,type,status\n", &opts).await;
     assert!(bad.unwrap_err().to_string().contains("consent_date"));
 }
@@ -483,4 +643,93 @@ mod e2e {
         reconcile_finds_and_applies_discrepancies,
         import_validates_records_and_is_idempotent
     );
+}
+
+// ---- the real binary -------------------------------------------------------------------
+
+fn run_bin(db: &str, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_iys-relay"))
+        .args(["--log-format", "json"])
+        .args(args)
+        .env("IYS_RELAY__DATABASE__URL", db)
+        .env_remove("IYS_RELAY_CONFIG")
+        .output()
+        .expect("run iys-relay")
+}
+
+#[test]
+fn binary_import_export_requeue_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}/ops.db", dir.path().display());
+    assert!(run_bin(&db, &["migrate"]).status.success());
+    let now = Utc::now().with_timezone(&Istanbul);
+    let recent = (now - Duration::minutes(10)).format("%Y-%m-%d %H:%M:%S");
+    let csv = format!(
+        "brand,recipient,type,status,consent_date,source,reference\n\
+         demo,+905321234501,MESAJ,ONAY,{recent},HS_WEB,r1\n\
+         demo,+905321234502,MESAJ,ONAY,2024-01-02 10:00:00,HS_WEB,r2\n\
+         demo,+905321234503,MESAJ,RED,{recent},HS_WEB,r3\n"
+    );
+    let file = dir.path().join("in.csv");
+    std::fs::write(&file, csv).unwrap();
+    let errors = dir.path().join("errors.csv");
+    let out = run_bin(
+        &db,
+        &[
+            "import",
+            file.to_str().unwrap(),
+            "--errors",
+            errors.to_str().unwrap(),
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !out.status.success(),
+        "an invalid row fails the command: {stdout}"
+    );
+    assert!(stdout.contains("rows 3, valid 2, invalid 1"), "{stdout}");
+    assert!(stdout.contains("outside İYS window 1"), "{stdout}");
+    let report = std::fs::read_to_string(&errors).unwrap();
+    assert!(
+        report.contains("4,status,must be ONAY or RET (İYS spells it RET)"),
+        "{report}"
+    );
+
+    let out = run_bin(&db, &["export", "+905321234502", "--format", "csv"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(stdout.lines().count(), 2, "{stdout}");
+    assert!(stdout.contains(",failed,"), "{stdout}");
+    let job_id = stdout
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .nth(12)
+        .unwrap()
+        .to_string();
+    let out = run_bin(&db, &["export", "+905321234502"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["events"][0]["event"]["channel"], "import");
+
+    let out = run_bin(&db, &["requeue", &job_id]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success() && stdout.contains("H467"), "{stdout}");
+    let out = run_bin(
+        &db,
+        &["requeue", &job_id, "--force", "--note", "auditor asked"],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("1 of 1 job(s) requeued"),
+        "{stdout}"
+    );
+    let out = run_bin(&db, &["status"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("requeued"));
+    let out = run_bin(&db, &["reconcile", "2026-13-01"]);
+    assert!(!out.status.success());
 }

@@ -18,8 +18,9 @@ use super::errors::{ErrorItem, IysError, IysErrorKind, lookup, parse_error_body}
 pub use super::observer::{CallObserver, CallRecord, RecordingObserver};
 use super::token::TokenState;
 use super::wire::{
-    AddConsentResponse, BatchAccepted, ConsentRequest, MultiStatusRequest, MultiStatusResponse,
-    FileRow, PollItem, PullPage, StatusRequest, StatusResponse, TokenRequest, TokenResponse,
+    AddConsentResponse, BatchAccepted, ConsentRequest, FileRow, MultiStatusRequest,
+    MultiStatusResponse, PollItem, PullPage, StatusRequest, StatusResponse, TokenRequest,
+    TokenResponse,
 };
 use crate::domain::time::Clock;
 use crate::domain::{ConsentType, Recipient, RecipientType};
@@ -310,9 +311,8 @@ impl IysClient {
         if raw.status == 204 {
             return Ok(Vec::new());
         }
-        super::wire::parse_changes_file(&raw.body).map_err(|e| {
-            IysError::other(IysErrorKind::Decode, format!("HTTP {}: {e}", raw.status))
-        })
+        super::wire::parse_changes_file(&raw.body)
+            .map_err(|e| IysError::other(IysErrorKind::Decode, format!("HTTP {}: {e}", raw.status)))
     }
 
     /// An authenticated call with one retry after a 401, using a token fetched for the retry.

@@ -351,7 +351,10 @@ pub fn parse_changes_file(body: &[u8]) -> Result<Vec<FileRow>, FileError> {
         .flexible(false)
         .from_reader(body);
     let headers = rd.headers().map_err(|_| FileError::NoHeader)?.clone();
-    for col in CHANGES_FILE_HEADER.split(',').filter(|c| *c != "consentDate") {
+    for col in CHANGES_FILE_HEADER
+        .split(',')
+        .filter(|c| *c != "consentDate")
+    {
         if !headers.iter().any(|h| h == col) {
             return Err(FileError::MissingColumn(col));
         }

@@ -137,7 +137,10 @@ fn validate_row(
     let brand = c.required("brand").and_then(|b| {
         let code = brand_code(brands, &b);
         if code.is_none() {
-            c.fail("brand", format!("unknown brand {b:?}: use a configured key or brand code"));
+            c.fail(
+                "brand",
+                format!("unknown brand {b:?}: use a configured key or brand code"),
+            );
         }
         code
     });
@@ -159,7 +162,11 @@ fn validate_row(
         let n = norm(&s);
         let r = n.parse::<Status>().ok();
         if r.is_none() {
-            let hint = if n == "RED" { " (İYS spells it RET)" } else { "" };
+            let hint = if n == "RED" {
+                " (İYS spells it RET)"
+            } else {
+                ""
+            };
             c.fail("status", format!("must be ONAY or RET{hint}"));
         }
         r
@@ -183,11 +190,17 @@ fn validate_row(
         (s, _) => match norm(s).parse::<Source>() {
             Ok(s) if s.is_hs() => Some(s),
             Ok(_) => {
-                c.fail("source", "only HS_* sources can be imported: IYS_* movements come from İYS");
+                c.fail(
+                    "source",
+                    "only HS_* sources can be imported: IYS_* movements come from İYS",
+                );
                 None
             }
             Err(_) => {
-                c.fail("source", "not an İYS source (HS_WEB, HS_ISLAK_IMZA, HS_2015, …)");
+                c.fail(
+                    "source",
+                    "not an İYS source (HS_WEB, HS_ISLAK_IMZA, HS_2015, …)",
+                );
                 None
             }
         },
@@ -195,7 +208,10 @@ fn validate_row(
     let hs2015 = from_iys("2015-05-01 00:00:00").unwrap_or_default();
     let consent_at = c.required("consent_date").and_then(|d| {
         let Some(at) = parse_consent_date(&d) else {
-            c.fail("consent_date", "use RFC 3339 or YYYY-MM-DD HH:mm:ss (Istanbul time)");
+            c.fail(
+                "consent_date",
+                "use RFC 3339 or YYYY-MM-DD HH:mm:ss (Istanbul time)",
+            );
             return None;
         };
         if at > now {
@@ -203,7 +219,10 @@ fn validate_row(
         } else if at < hs2015 {
             c.fail("consent_date", "is before 2015-05-01 (H156)");
         } else if source == Some(Source::Hs2015) && at != hs2015 {
-            c.fail("consent_date", "HS_2015 requires exactly 2015-05-01 00:00:00 (H155)");
+            c.fail(
+                "consent_date",
+                "HS_2015 requires exactly 2015-05-01 00:00:00 (H155)",
+            );
         } else {
             return Some(at);
         }
@@ -214,13 +233,23 @@ fn validate_row(
     }
     let reference = c.cell("reference").to_string();
     if reference.chars().count() > MAX_REFERENCE {
-        c.fail("reference", format!("longer than {MAX_REFERENCE} characters"));
+        c.fail(
+            "reference",
+            format!("longer than {MAX_REFERENCE} characters"),
+        );
     }
     if !c.errors.is_empty() {
         return None;
     }
-    let (brand_code, recipient, consent_type, status, recipient_type, source, consent_at) =
-        (brand?, recipient?, ctype?, status?, rtype?, source?, consent_at?);
+    let (brand_code, recipient, consent_type, status, recipient_type, source, consent_at) = (
+        brand?,
+        recipient?,
+        ctype?,
+        status?,
+        rtype?,
+        source?,
+        consent_at?,
+    );
     let provider_message_id = if reference.is_empty() {
         let key = format!(
             "{brand_code}|{}|{recipient_type}|{consent_type}|{status}|{source}|{}",
@@ -268,9 +297,7 @@ pub fn validate(
     opts: &ImportOptions,
 ) -> Result<(usize, Vec<ValidRow>, Vec<RowError>), OpsError> {
     let input = input.strip_prefix("\u{feff}".as_bytes()).unwrap_or(input);
-    let mut rd = csv::ReaderBuilder::new()
-        .flexible(true)
-        .from_reader(input);
+    let mut rd = csv::ReaderBuilder::new().flexible(true).from_reader(input);
     let headers: Vec<String> = rd
         .headers()
         .map_err(|e| OpsError::Input(format!("cannot read the header line: {e}")))?
@@ -288,7 +315,9 @@ pub fn validate(
         )));
     }
     if let Some(m) = REQUIRED.iter().find(|r| !headers.iter().any(|h| h == *r)) {
-        return Err(OpsError::Input(format!("the header lacks the column {m:?}")));
+        return Err(OpsError::Input(format!(
+            "the header lacks the column {m:?}"
+        )));
     }
     let (mut rows, mut valid, mut errors) = (0, Vec::new(), Vec::new());
     let mut references: HashMap<String, u64> = HashMap::new();
@@ -306,11 +335,7 @@ pub fn validate(
             }
         };
         let line = rec.position().map_or(0, |p| p.line());
-        let get = headers
-            .iter()
-            .map(String::as_str)
-            .zip(rec.iter())
-            .collect();
+        let get = headers.iter().map(String::as_str).zip(rec.iter()).collect();
         let mut cells = Cells {
             line,
             get,
@@ -326,7 +351,10 @@ pub fn validate(
         let reference = cells.cell("reference").to_string();
         if !reference.is_empty() {
             if let Some(first) = references.get(&reference) {
-                cells.fail("reference", format!("repeats the reference of line {first}"));
+                cells.fail(
+                    "reference",
+                    format!("repeats the reference of line {first}"),
+                );
             } else {
                 references.insert(reference, line);
             }
@@ -377,9 +405,7 @@ pub async fn import(
             };
             ledger.job_times(start, now)?
         };
-        let out = ledger
-            .record_with_times(v.intent, now, Some(times))
-            .await?;
+        let out = ledger.record_with_times(v.intent, now, Some(times)).await?;
         if out.duplicate {
             report.duplicates += 1;
             continue;
@@ -417,7 +443,11 @@ pub fn errors_csv(errors: &[RowError]) -> String {
 pub fn render(r: &ImportReport, dry_run: bool) -> String {
     let mut s = format!(
         "{}rows {}, valid {}, invalid {}\n",
-        if dry_run { "DRY RUN (nothing recorded): " } else { "" },
+        if dry_run {
+            "DRY RUN (nothing recorded): "
+        } else {
+            ""
+        },
         r.rows,
         r.valid,
         r.invalid

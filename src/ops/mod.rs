@@ -80,8 +80,16 @@ mod tests {
         let cal = BusinessCalendar::turkish();
         // Wednesday 2026-03-04: deadline is the end of Monday 2026-03-09.
         let c = from_iys("2026-03-04 10:00:00").unwrap();
-        assert!(!outside_iys_window(&cal, c, from_iys("2026-03-09 23:00:00").unwrap()));
-        assert!(outside_iys_window(&cal, c, from_iys("2026-03-10 00:00:01").unwrap()));
+        assert!(!outside_iys_window(
+            &cal,
+            c,
+            from_iys("2026-03-09 23:00:00").unwrap()
+        ));
+        assert!(outside_iys_window(
+            &cal,
+            c,
+            from_iys("2026-03-10 00:00:01").unwrap()
+        ));
         // Before the holiday data: certainly too old.
         let old = from_iys("2015-05-01 00:00:00").unwrap();
         assert!(outside_iys_window(&cal, old, c));

@@ -186,7 +186,9 @@ async fn reconcile_brand(
                     ledger.record(intent).await?;
                     d.applied = true;
                 }
-                None => d.detail.push_str(" (not recordable: bad recipient or dates)"),
+                None => d
+                    .detail
+                    .push_str(" (not recordable: bad recipient or dates)"),
             }
         }
         if !d.applied {
@@ -218,7 +220,11 @@ async fn reconcile_brand(
             .into_iter()
             .map(|r| r.transaction_id)
             .collect();
-        missing.retain(|j| j.transaction_id.as_ref().is_some_and(|t| !before.contains(t)));
+        missing.retain(|j| {
+            j.transaction_id
+                .as_ref()
+                .is_some_and(|t| !before.contains(t))
+        });
     }
     for j in missing {
         report.discrepancies.push(discrepancy(

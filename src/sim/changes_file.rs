@@ -60,7 +60,11 @@ pub async fn daily_file(
 ) -> Result<Response, ApiError> {
     let brand = sim.authorize(&h, &iys, &brand)?;
     let day = parse_report_date(&date).ok_or_else(|| {
-        ApiError::from_item(ErrorItem::new("H501").at("reportDate").value(date.clone().into()))
+        ApiError::from_item(
+            ErrorItem::new("H501")
+                .at("reportDate")
+                .value(date.clone().into()),
+        )
     })?;
     let today = sim.now().with_timezone(&Istanbul).date_naive();
     if day < today - Duration::days(WINDOW_DAYS) {
@@ -112,7 +116,14 @@ mod tests {
             parse_report_date("2026-03-04"),
             NaiveDate::from_ymd_opt(2026, 3, 4)
         );
-        for bad in ["2026-3-4", "2026-02-30", "04.03.2026", "2026-03-04T00", "", "２０２６-03-04"] {
+        for bad in [
+            "2026-3-4",
+            "2026-02-30",
+            "04.03.2026",
+            "2026-03-04T00",
+            "",
+            "２０２６-03-04",
+        ] {
             assert_eq!(parse_report_date(bad), None, "{bad}");
         }
     }
@@ -219,15 +230,27 @@ mod tests {
         assert_eq!(rows[0].consent_date, None);
         assert_eq!(rows[0].transaction_id, "tx1");
         assert!(parse_changes_file(b"").unwrap().is_empty());
-        assert!(parse_changes_file(CHANGES_FILE_HEADER.as_bytes()).unwrap().is_empty());
+        assert!(
+            parse_changes_file(CHANGES_FILE_HEADER.as_bytes())
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]
     fn parser_rejects_bad_rows_with_their_line() {
-        let bad = format!("{CHANGES_FILE_HEADER}\n2026-03-04 10:00:00,tx,+905321234567,BIREYSEL,MESAJ,RED,,HS_WEB\n");
+        let bad = format!(
+            "{CHANGES_FILE_HEADER}\n2026-03-04 10:00:00,tx,+905321234567,BIREYSEL,MESAJ,RED,,HS_WEB\n"
+        );
         let e = parse_changes_file(bad.as_bytes()).unwrap_err();
-        assert!(matches!(e, crate::iys::wire::FileError::Row { line: 2, .. }), "{e:?}");
+        assert!(
+            matches!(e, crate::iys::wire::FileError::Row { line: 2, .. }),
+            "{e:?}"
+        );
         let e = parse_changes_file(b"creationDate,recipient\nx,y\n").unwrap_err();
-        assert_eq!(e, crate::iys::wire::FileError::MissingColumn("transactionId"));
+        assert_eq!(
+            e,
+            crate::iys::wire::FileError::MissingColumn("transactionId")
+        );
     }
 }

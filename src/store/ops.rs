@@ -14,8 +14,11 @@ pub trait OpsStore: Send + Sync {
     async fn jobs_by_ids(&self, ids: &[i64]) -> Result<Vec<ReportJob>, StoreError>;
 
     /// Up to `limit` jobs in `state`, oldest first.
-    async fn jobs_in_state(&self, state: JobState, limit: i64)
-    -> Result<Vec<ReportJob>, StoreError>;
+    async fn jobs_in_state(
+        &self,
+        state: JobState,
+        limit: i64,
+    ) -> Result<Vec<ReportJob>, StoreError>;
 
     /// An operator requeue: a `failed` or `expired` job goes back to `pending`, due `now`, with
     /// `times`' target and deadline; attempts are kept. Its failed/expired alerts are replaced

@@ -134,9 +134,14 @@ impl AlertKind {
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::TargetMissed, Self::Expired, Self::Failed, Self::Requeued]
-            .into_iter()
-            .find(|k| k.as_str() == s)
+        [
+            Self::TargetMissed,
+            Self::Expired,
+            Self::Failed,
+            Self::Requeued,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
     }
 }
 
