@@ -296,7 +296,10 @@ async fn ops_store_contract(store: Arc<dyn Store>) {
         duration_ms: 5,
         at: now,
     };
-    store.record_attempts(&[attempt.clone()]).await.unwrap();
+    store
+        .record_attempts(std::slice::from_ref(&attempt))
+        .await
+        .unwrap();
     assert_eq!(
         store.attempts_for_batch("req-1").await.unwrap(),
         vec![attempt]
