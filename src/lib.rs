@@ -13,6 +13,7 @@ pub mod http;
 pub mod iys;
 pub mod ledger;
 pub mod metrics;
+pub mod ops;
 pub mod providers;
 pub mod sim;
 pub mod store;

@@ -9,8 +9,9 @@ use chrono_tz::Europe::Istanbul;
 use clap::{Parser, Subcommand};
 
 use iys_relay::app::{self, App};
-use iys_relay::config::Config;
-use iys_relay::domain::time::SystemClock;
+use iys_relay::config::{Config, IysMode};
+use iys_relay::domain::time::{Clock, SystemClock};
+use iys_relay::ops;
 use iys_relay::store;
 use iys_relay::telemetry::{self, LogFormat};
 
@@ -59,6 +60,56 @@ enum Command {
         #[arg(long, default_value_t = 10)]
         nearest: i64,
     },
+    /// Send failed or expired report jobs back to the queue (after a fix).
+    Requeue {
+        /// Job ids (see `status`).
+        ids: Vec<i64>,
+        #[arg(long)]
+        all_failed: bool,
+        #[arg(long)]
+        all_expired: bool,
+        /// Requeue even when İYS is expected to refuse it (H467 window, H178 newer movement).
+        #[arg(long)]
+        force: bool,
+        /// Who and why, kept in the alert row.
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Everything recorded for one recipient (events, evidence, jobs, İYS attempts, state).
+    Export {
+        recipient: String,
+        #[arg(long, value_enum, default_value = "json")]
+        format: ExportFormat,
+        /// Brand key or brand code.
+        #[arg(long)]
+        brand: Option<String>,
+    },
+    /// Compare the ledger with İYS's daily changes file for a date (YYYY-MM-DD).
+    Reconcile {
+        date: String,
+        /// Brand key or code (default: every configured brand).
+        #[arg(long)]
+        brand: Option<String>,
+        /// Record citizen movements the ledger lacks.
+        #[arg(long)]
+        apply: bool,
+        /// İYS base URL to use instead of the configured one (e.g. a running `iys-sim`).
+        #[arg(long)]
+        iys_url: Option<String>,
+    },
+    /// Bulk-import existing consents from a CSV file (validated, per-row error report).
+    Import {
+        file: PathBuf,
+        /// Validate only; record nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Source for rows without one (an HS_* value).
+        #[arg(long)]
+        source: Option<String>,
+        /// Write the per-row error report here instead of stderr.
+        #[arg(long)]
+        errors: Option<PathBuf>,
+    },
     /// Run the İYS simulator alone (for manual testing against `iys.mode = "live"`).
     IysSim {
         #[arg(long, default_value_t = 8089)]
@@ -66,6 +117,12 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1")]
         bind: String,
     },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ExportFormat {
+    Json,
+    Csv,
 }
 
 #[tokio::main]
@@ -169,9 +226,114 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             sim.serve(listener).await?;
         }
+        Command::Requeue {
+            ids,
+            all_failed,
+            all_expired,
+            force,
+            note,
+        } => {
+            let req = ops::requeue::RequeueRequest {
+                ids,
+                all_failed,
+                all_expired,
+                force,
+                note,
+            };
+            let store = store::connect(config.database.url.expose(), 2).await?;
+            let cal = app::load_calendar(&config)?;
+            let results =
+                ops::requeue::requeue(store.as_ref(), &cal, SystemClock.now(), &req).await?;
+            print!("{}", ops::requeue::render(&results));
+            let refused = results.iter().filter(|r| !r.is_requeued()).count();
+            anyhow::ensure!(refused == 0, "{refused} job(s) not requeued");
+        }
+        Command::Export {
+            recipient,
+            format,
+            brand,
+        } => {
+            let who = iys_relay::domain::Recipient::parse(&recipient)
+                .context("the recipient is not a valid phone number or e-mail")?;
+            let brand = brand.map(|b| brand_arg(&config, &b)).transpose()?;
+            let store = store::connect(config.database.url.expose(), 2).await?;
+            let x = ops::export::export(store.as_ref(), &who, brand, SystemClock.now()).await?;
+            match format {
+                ExportFormat::Json => println!("{}", serde_json::to_string_pretty(&x)?),
+                ExportFormat::Csv => print!("{}", ops::export::to_csv(&x)?),
+            }
+        }
+        Command::Reconcile {
+            date,
+            brand,
+            apply,
+            iys_url,
+        } => {
+            let date = chrono::NaiveDate::parse_from_str(&date, "%Y-%m-%d")
+                .with_context(|| format!("{date:?} is not a date such as 2026-03-04"))?;
+            let brands = match brand {
+                Some(b) => vec![brand_arg(&config, &b)?],
+                None => config.brands.iter().map(|b| b.brand_code).collect(),
+            };
+            let base = match (iys_url, config.iys.mode) {
+                (Some(u), _) => u,
+                (None, IysMode::Live) => config.iys.base_url.clone(),
+                (None, IysMode::Simulator) => anyhow::bail!(
+                    "iys.mode is \"simulator\": give --iys-url (e.g. a running `iys-relay iys-sim`)"
+                ),
+            };
+            let client = ops::iys_client(&config, &base, Arc::new(SystemClock))?;
+            let ledger = ops_ledger(config).await?;
+            let r = ops::reconcile::reconcile(&ledger, &client, &brands, date, apply).await?;
+            print!("{}", ops::reconcile::render(&r));
+            anyhow::ensure!(r.remaining() == 0, "{} discrepancies remain", r.remaining());
+        }
+        Command::Import {
+            file,
+            dry_run,
+            source,
+            errors,
+        } => {
+            let default_source = source
+                .map(|s| s.parse::<iys_relay::domain::Source>())
+                .transpose()?
+                .filter(|s| s.is_hs());
+            let opts = ops::import::ImportOptions {
+                dry_run,
+                default_source,
+                label: file.display().to_string(),
+            };
+            let input =
+                std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let brands = config.brands.clone();
+            let ledger = ops_ledger(config).await?;
+            let r = ops::import::import(&ledger, &brands, &input, &opts).await?;
+            let report = ops::import::errors_csv(&r.errors);
+            match errors {
+                Some(path) => std::fs::write(&path, report)
+                    .with_context(|| format!("cannot write {}", path.display()))?,
+                None if !r.errors.is_empty() => eprint!("{report}"),
+                None => {}
+            }
+            print!("{}", ops::import::render(&r, dry_run));
+            anyhow::ensure!(r.invalid == 0, "{} row(s) were not imported", r.invalid);
+        }
         Command::Deadline { .. } => unreachable!("handled above"),
     }
     Ok(())
+}
+
+/// A brand named by its config key or brand code.
+fn brand_arg(config: &Config, s: &str) -> anyhow::Result<i64> {
+    ops::resolve_brand(config, s)
+        .with_context(|| format!("no configured brand has the key or code {s:?}"))
+}
+
+/// The ledger (with its writer) over the configured database, for the commands that record.
+async fn ops_ledger(config: Config) -> anyhow::Result<iys_relay::ledger::Ledger> {
+    let store = store::connect(config.database.url.expose(), 2).await?;
+    let app = App::with_store(config, Arc::new(SystemClock), store)?;
+    Ok(app.state.ledger)
 }
 
 fn deadline(received: &str, half_days_non_business: bool) -> anyhow::Result<()> {

@@ -18,8 +18,9 @@ use super::errors::{ErrorItem, IysError, IysErrorKind, lookup, parse_error_body}
 pub use super::observer::{CallObserver, CallRecord, RecordingObserver};
 use super::token::TokenState;
 use super::wire::{
-    AddConsentResponse, BatchAccepted, ConsentRequest, MultiStatusRequest, MultiStatusResponse,
-    PollItem, PullPage, StatusRequest, StatusResponse, TokenRequest, TokenResponse,
+    AddConsentResponse, BatchAccepted, ConsentRequest, FileRow, MultiStatusRequest,
+    MultiStatusResponse, PollItem, PullPage, StatusRequest, StatusResponse, TokenRequest,
+    TokenResponse,
 };
 use crate::domain::time::Clock;
 use crate::domain::{ConsentType, Recipient, RecipientType};
@@ -290,6 +291,28 @@ impl IysClient {
             return Ok(None);
         }
         raw.json().map(Some)
+    }
+
+    /// `GET {B}/changes/{reportDate}/file`: every movement İYS stored on that (Istanbul) day,
+    /// ours and the citizens'. Only the last 7 days exist (H502). 204 or an empty body → empty.
+    pub async fn changes_file(
+        &self,
+        brand_code: i64,
+        report_date: chrono::NaiveDate,
+    ) -> Result<Vec<FileRow>, IysError> {
+        let rest = format!("/changes/{}/file", report_date.format("%Y-%m-%d"));
+        let path = self.brand_path(false, brand_code, &rest);
+        let raw = self
+            .call("changes_file", Method::GET, &path, &[], None::<&()>)
+            .await?;
+        if !raw.is_success() {
+            return Err(raw.into_error());
+        }
+        if raw.status == 204 {
+            return Ok(Vec::new());
+        }
+        super::wire::parse_changes_file(&raw.body)
+            .map_err(|e| IysError::other(IysErrorKind::Decode, format!("HTTP {}: {e}", raw.status)))
     }
 
     /// An authenticated call with one retry after a 401, using a token fetched for the retry.

@@ -320,6 +320,59 @@ fn non_empty<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error
     Ok(s.filter(|s| !s.trim().is_empty()))
 }
 
+/// One row of the daily changes file `GET {B}/changes/{reportDate}/file` (API-NOTES §3.11):
+/// the same fields as a pulled movement, without `citizenName`.
+pub type FileRow = Movement;
+
+/// The header İYS puts on the daily changes file.
+pub const CHANGES_FILE_HEADER: &str =
+    "creationDate,transactionId,recipient,recipientType,type,status,consentDate,source";
+
+/// Why a daily changes file could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FileError {
+    #[error("the changes file has no header line")]
+    NoHeader,
+    #[error("the changes file lacks the column {0:?}")]
+    MissingColumn(&'static str),
+    #[error("changes file line {line}: {reason}")]
+    Row { line: u64, reason: String },
+}
+
+/// Parses the CSV of the daily changes file. Columns are found by name (order-free, extra
+/// columns ignored); an empty body or a header alone is an empty day.
+pub fn parse_changes_file(body: &[u8]) -> Result<Vec<FileRow>, FileError> {
+    let body = body.strip_prefix("\u{feff}".as_bytes()).unwrap_or(body);
+    if body.trim_ascii().is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut rd = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .flexible(false)
+        .from_reader(body);
+    let headers = rd.headers().map_err(|_| FileError::NoHeader)?.clone();
+    for col in CHANGES_FILE_HEADER
+        .split(',')
+        .filter(|c| *c != "consentDate")
+    {
+        if !headers.iter().any(|h| h == col) {
+            return Err(FileError::MissingColumn(col));
+        }
+    }
+    let mut out = Vec::new();
+    for rec in rd.deserialize::<FileRow>() {
+        let row = rec.map_err(|e| FileError::Row {
+            line: e.position().map_or(0, |p| p.line()),
+            reason: match e.kind() {
+                csv::ErrorKind::Deserialize { err, .. } => err.to_string(),
+                _ => e.to_string(),
+            },
+        })?;
+        out.push(row);
+    }
+    Ok(out)
+}
+
 /// 200 from `GET {B}/consents/changes`. Store `after` and pass it back unchanged.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PullPage {

@@ -123,6 +123,17 @@ impl Ledger {
         } else {
             None
         };
+        self.record_with_times(intent, received_at, report).await
+    }
+
+    /// Records one movement with report timing the caller decided (the bulk import: HS_2015
+    /// rows and rows older than İYS's window get times from the import, not the consent date).
+    pub async fn record_with_times(
+        &self,
+        intent: ConsentIntent,
+        received_at: DateTime<Utc>,
+        report: Option<JobTimes>,
+    ) -> Result<Recorded, LedgerError> {
         let (reply, rx) = oneshot::channel();
         let event = NewEvent {
             intent,

@@ -220,6 +220,12 @@ const CATALOGUE: &[(&str, u16, &str)] = &[
         "Üç iş günü öncesinde alınan izinler kaydedilemez.",
     ),
     ("H478", 422, "Alıcı listesi (recipients) liste olmalıdır."),
+    ("H501", 422, "Tarih formatı yyyy-aa-gg şeklinde olmalıdır."),
+    (
+        "H502",
+        422,
+        "reportDate alanı en fazla 7 gün önce olabilir.",
+    ),
     ("H506", 422, "İzin kaynağı (source) bulunamadı."),
     (
         "H507",

@@ -8,6 +8,7 @@
 
 mod auth;
 mod batch;
+mod changes_file;
 pub mod config;
 mod consents;
 pub mod errors;
@@ -141,6 +142,10 @@ impl Simulator {
             )
             .route(&format!("{b}/consents/history"), post(consents::history))
             .route(&format!("{b}/consents/changes"), get(pull::changes))
+            .route(
+                &format!("{b}/changes/{{date}}/file"),
+                get(changes_file::daily_file),
+            )
             .route(
                 &format!("{b}/push/registration"),
                 post(push::register).get(push::list),

@@ -8,10 +8,12 @@
 //! One trait method = one use-case step = one transaction.
 
 mod links;
+pub mod ops;
 mod postgres;
 pub mod queue;
 mod rows;
 mod sql;
+mod sql_ops;
 mod sql_queue;
 mod sql_record;
 mod sqlite;
@@ -25,6 +27,7 @@ use serde::Serialize;
 use crate::domain::{Channel, ConsentIntent, ConsentType, RecipientType, Source, Status};
 
 pub use links::{Link, NewLink};
+pub use ops::OpsStore;
 pub use queue::ReportQueue;
 pub use sql::{SqlStore, redact_url};
 
@@ -239,7 +242,7 @@ pub struct QuarantineItem {
 }
 
 #[async_trait]
-pub trait Store: ReportQueue + Send + Sync + 'static {
+pub trait Store: ReportQueue + OpsStore + Send + Sync + 'static {
     fn backend(&self) -> Backend;
     async fn migrate(&self) -> Result<(), StoreError>;
     async fn readiness(&self) -> Result<Readiness, StoreError>;

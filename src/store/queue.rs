@@ -113,6 +113,8 @@ pub enum AlertKind {
     Expired,
     /// İYS refused it permanently (error).
     Failed,
+    /// An operator sent a failed or expired job back to the queue (info; notes the history).
+    Requeued,
 }
 
 impl AlertKind {
@@ -121,18 +123,25 @@ impl AlertKind {
             AlertKind::TargetMissed => "target_missed",
             AlertKind::Expired => "expired",
             AlertKind::Failed => "failed",
+            AlertKind::Requeued => "requeued",
         }
     }
     pub fn severity(self) -> &'static str {
         match self {
             AlertKind::TargetMissed => "warning",
             AlertKind::Expired | AlertKind::Failed => "error",
+            AlertKind::Requeued => "info",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::TargetMissed, Self::Expired, Self::Failed]
-            .into_iter()
-            .find(|k| k.as_str() == s)
+        [
+            Self::TargetMissed,
+            Self::Expired,
+            Self::Failed,
+            Self::Requeued,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
     }
 }
 

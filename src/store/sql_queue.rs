@@ -22,10 +22,10 @@ const CLAIMABLE: &str =
     "((state = 'pending' AND due_at_ms <= $1) OR (state = 'leased' AND lease_until_ms < $1))";
 const BATCH_COLUMNS: &str =
     "request_id, brand_code, submitted_at_ms, poll_after_ms, polls, items, state";
-const ATTEMPT_COLUMNS: &str =
+pub(super) const ATTEMPT_COLUMNS: &str =
     "job_id, batch_id, brand_code, operation, method, path, status, code, duration_ms, at_ms";
 /// Rows per `IN (...)` list, well under both backends' parameter limits.
-const CHUNK: usize = 500;
+pub(super) const CHUNK: usize = 500;
 
 impl SqlStore {
     fn skip_locked(&self) -> &'static str {
@@ -57,7 +57,7 @@ fn batch_from_row(row: &AnyRow) -> Result<IysBatch, StoreError> {
     })
 }
 
-fn attempt_from_row(row: &AnyRow) -> Result<Attempt, StoreError> {
+pub(super) fn attempt_from_row(row: &AnyRow) -> Result<Attempt, StoreError> {
     Ok(Attempt {
         job_id: row.try_get("job_id")?,
         batch_id: row.try_get("batch_id")?,
@@ -72,7 +72,7 @@ fn attempt_from_row(row: &AnyRow) -> Result<Attempt, StoreError> {
     })
 }
 
-async fn insert_alert(
+pub(super) async fn insert_alert(
     tx: &mut Transaction<'static, Any>,
     job_id: i64,
     kind: AlertKind,
@@ -91,6 +91,19 @@ async fn insert_alert(
     .fetch_optional(&mut **tx)
     .await?;
     Ok(id.is_some())
+}
+
+pub(super) fn alert_from_row(r: &AnyRow) -> Result<Alert, StoreError> {
+    let kind: String = r.try_get("kind")?;
+    Ok(Alert {
+        id: r.try_get("id")?,
+        job_id: r.try_get("job_id")?,
+        kind: AlertKind::parse(&kind)
+            .ok_or_else(|| StoreError::Corrupt(format!("alert kind {kind:?}")))?,
+        severity: r.try_get("severity")?,
+        detail: r.try_get("detail")?,
+        at: from_ms(r.try_get("at_ms")?),
+    })
 }
 
 /// The columns an outcome writes: (state, transaction id, last error, due at, attempts to give back).
@@ -589,19 +602,6 @@ impl ReportQueue for SqlStore {
         .bind(limit)
         .fetch_all(&self.read)
         .await?;
-        rows.iter()
-            .map(|r| {
-                let kind: String = r.try_get("kind")?;
-                Ok(Alert {
-                    id: r.try_get("id")?,
-                    job_id: r.try_get("job_id")?,
-                    kind: AlertKind::parse(&kind)
-                        .ok_or_else(|| StoreError::Corrupt(format!("alert kind {kind:?}")))?,
-                    severity: r.try_get("severity")?,
-                    detail: r.try_get("detail")?,
-                    at: from_ms(r.try_get("at_ms")?),
-                })
-            })
-            .collect()
+        rows.iter().map(alert_from_row).collect()
     }
 }
