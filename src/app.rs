@@ -290,8 +290,13 @@ pub fn banner(config: &Config) -> String {
             store::redact_url(config.database.url.expose())
         ),
         IysMode::Live => format!(
-            "İYS mode: LIVE ({}), listening on {} (database {})",
+            "İYS mode: LIVE ({}{}), listening on {} (database {})",
             config.iys.base_url,
+            if config.iys.allow_insecure_http {
+                "; iys.allow_insecure_http is set: TEST ONLY"
+            } else {
+                ""
+            },
             config.server.listen,
             store::redact_url(config.database.url.expose())
         ),

@@ -115,6 +115,10 @@ pub struct IysConfig {
     pub username: String,
     pub password: Secret,
     pub iys_code: i64,
+    /// TEST-ONLY escape hatch: lets live mode use an `http://` base_url (a simulator process on
+    /// 127.0.0.1 in the multi-process tests). Never set it in production: İYS is https only.
+    #[serde(default)]
+    pub allow_insecure_http: bool,
     #[serde(default)]
     pub sync: SyncConfig,
     #[serde(default)]
@@ -359,7 +363,9 @@ impl Config {
                         .into(),
                 );
             }
-            if !self.iys.base_url.starts_with("https://") {
+            let http_allowed =
+                self.iys.allow_insecure_http && self.iys.base_url.starts_with("http://");
+            if !self.iys.base_url.starts_with("https://") && !http_allowed {
                 p.push("iys.base_url must be https:// in live mode".into());
             }
             if self.iys.username.is_empty() || self.iys.password.expose().is_empty() {
@@ -426,6 +432,27 @@ mod tests {
         let err = Config::from_figment(fig).unwrap_err().to_string();
         assert!(err.contains("server.listen"), "{err}");
         assert!(err.contains("development token"), "{err}");
+        assert!(err.contains("https://"), "{err}");
+    }
+
+    #[test]
+    fn http_base_url_needs_the_explicit_test_switch() {
+        let live = r#"
+            [iys]
+            mode = "live"
+            base_url = "http://127.0.0.1:8089"
+            "#;
+        let fig = || Figment::from(Toml::string(DEFAULT_TOML)).merge(Toml::string(live));
+        let err = Config::from_figment(fig()).unwrap_err().to_string();
+        assert!(err.contains("https://"), "{err}");
+        let fig = fig().merge(Toml::string("[iys]\nallow_insecure_http = true\n"));
+        let err = Config::from_figment(fig).unwrap_err().to_string();
+        assert!(!err.contains("https://"), "{err}");
+        // The switch allows plain http, not any scheme.
+        let fig = Figment::from(Toml::string(DEFAULT_TOML)).merge(Toml::string(
+            "[iys]\nmode = \"live\"\nbase_url = \"ftp://x\"\nallow_insecure_http = true\n",
+        ));
+        let err = Config::from_figment(fig).unwrap_err().to_string();
         assert!(err.contains("https://"), "{err}");
     }
 

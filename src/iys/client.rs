@@ -315,6 +315,21 @@ impl IysClient {
             .map_err(|e| IysError::other(IysErrorKind::Decode, format!("HTTP {}: {e}", raw.status)))
     }
 
+    /// Whether a call made now would first request a token. Callers that pace requests give
+    /// that request its own slot: İYS counts token requests in its 10/s too.
+    pub async fn needs_token(&self) -> bool {
+        self.token
+            .lock()
+            .await
+            .usable_access(self.clock.now())
+            .is_none()
+    }
+
+    /// Fetches (or refreshes) the token now unless a usable one is cached.
+    pub async fn ensure_token(&self) -> Result<(), IysError> {
+        self.access_token(None).await.map(|_| ())
+    }
+
     /// An authenticated call with one retry after a 401, using a token fetched for the retry.
     async fn call<B: Serialize + ?Sized>(
         &self,

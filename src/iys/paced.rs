@@ -1,6 +1,7 @@
 //! Every İYS call of the workers goes through [`PacedIys`]: it reserves a request slot shared by
 //! all replicas (İYS allows 10 requests/s per IP, not per process), waits for it, makes the call
-//! and writes one attempt row per HTTP attempt (token requests included).
+//! and writes one attempt row per HTTP attempt (token requests included). A needed token request
+//! gets a slot of its own before the call's.
 //!
 //! One `PacedIys` per sequential worker: the attempt records of a call are collected by the
 //! client's observer and drained right after it, so two concurrent callers would mix them.
@@ -112,8 +113,32 @@ impl PacedIys {
         self.clock.now()
     }
 
-    /// Waits for this replica's turn among all replicas.
-    async fn pace(&self) -> Result<(), StoreError> {
+    /// Waits for this replica's turn among all replicas, for the call and, first, for the token
+    /// request the call would otherwise make unpaced (İYS counts it in the 10/s as well).
+    /// The outer error stops the worker; the inner one is a failed token request, which the
+    /// caller logs and returns like a failed call.
+    async fn pace(&self) -> Result<Result<(), IysError>, StoreError> {
+        if self.client.needs_token().await {
+            self.wait_for_slot().await?;
+            if let Err(e) = self.client.ensure_token().await {
+                return Ok(Err(e));
+            }
+        }
+        self.wait_for_slot().await.map(Ok)
+    }
+
+    /// Paces, then makes `call` (a future does nothing until awaited) unless the token failed.
+    async fn paced<T>(
+        &self,
+        call: impl Future<Output = Result<T, IysError>>,
+    ) -> Result<Result<T, IysError>, StoreError> {
+        Ok(match self.pace().await? {
+            Ok(()) => call.await,
+            Err(e) => Err(e),
+        })
+    }
+
+    async fn wait_for_slot(&self) -> Result<(), StoreError> {
         let slot = self
             .store
             .reserve_iys_slot(self.clock.now(), self.spacing_ms)
@@ -153,8 +178,9 @@ impl PacedIys {
         brand_code: i64,
         consent: &ConsentRequest,
     ) -> Result<AddConsentResponse, CallError> {
-        self.pace().await?;
-        let r = self.client.add_consent_v2(brand_code, consent).await;
+        let r = self
+            .paced(self.client.add_consent_v2(brand_code, consent))
+            .await?;
         let ctx = CallContext {
             job_id: Some(job_id),
             batch_id: None,
@@ -170,8 +196,9 @@ impl PacedIys {
         brand_code: i64,
         consents: &[ConsentRequest],
     ) -> Result<BatchAccepted, CallError> {
-        self.pace().await?;
-        let r = self.client.add_batch_v2(brand_code, consents).await;
+        let r = self
+            .paced(self.client.add_batch_v2(brand_code, consents))
+            .await?;
         let ctx = CallContext {
             job_id: None,
             batch_id: r.as_ref().ok().map(|b| b.request_id.clone()),
@@ -186,8 +213,9 @@ impl PacedIys {
         brand_code: i64,
         request_id: &str,
     ) -> Result<Vec<PollItem>, CallError> {
-        self.pace().await?;
-        let r = self.client.poll_batch_v2(brand_code, request_id).await;
+        let r = self
+            .paced(self.client.poll_batch_v2(brand_code, request_id))
+            .await?;
         let ctx = CallContext {
             job_id: None,
             batch_id: Some(request_id.to_string()),
@@ -204,11 +232,12 @@ impl PacedIys {
         consent_type: ConsentType,
         recipients: &[String],
     ) -> Result<Vec<String>, CallError> {
-        self.pace().await?;
         let r = self
-            .client
-            .multi_status(brand_code, recipient_type, consent_type, recipients)
-            .await;
+            .paced(
+                self.client
+                    .multi_status(brand_code, recipient_type, consent_type, recipients),
+            )
+            .await?;
         let ctx = CallContext {
             brand_code: Some(brand_code),
             ..CallContext::default()
@@ -223,11 +252,12 @@ impl PacedIys {
         after: Option<&str>,
         limit: u32,
     ) -> Result<Option<PullPage>, CallError> {
-        self.pace().await?;
         let r = self
-            .client
-            .pull_changes(brand_code, PullSource::Iys, after, limit)
-            .await;
+            .paced(
+                self.client
+                    .pull_changes(brand_code, PullSource::Iys, after, limit),
+            )
+            .await?;
         let ctx = CallContext {
             brand_code: Some(brand_code),
             ..CallContext::default()

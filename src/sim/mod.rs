@@ -4,7 +4,8 @@
 //! Time comes from an injected [`Clock`], so tests move a `ManualClock` across weekends and
 //! holidays (H467), token lifetimes, batch delays, rate-limit windows and the pull lag.
 //! Test hooks: [`Simulator::inject_citizen_action`] (also `POST /__sim/citizen-actions`),
-//! [`Simulator::fail_next`], [`Simulator::set_outage`], [`Simulator::request_log`].
+//! [`Simulator::fail_next`], [`Simulator::set_outage`], [`Simulator::request_log`] (also
+//! `GET /__sim/request-log`), [`Simulator::movements`] (also `GET /__sim/movements?brand=N`).
 
 mod auth;
 mod batch;
@@ -12,6 +13,7 @@ mod changes_file;
 pub mod config;
 mod consents;
 pub mod errors;
+mod inspect;
 mod limits;
 mod pull;
 mod push;
@@ -152,7 +154,9 @@ impl Simulator {
             )
             .route(&format!("{b}/push/unregistration"), post(push::unregister))
             .route("/__sim/citizen-actions", post(push::citizen_action_hook))
-            .route("/__sim/batches/process", post(batch::process_hook));
+            .route("/__sim/batches/process", post(batch::process_hook))
+            .route("/__sim/request-log", get(inspect::request_log))
+            .route("/__sim/movements", get(inspect::movements));
         api.layer(middleware::from_fn_with_state(self.clone(), gate))
             .with_state(self.clone())
     }
@@ -326,6 +330,7 @@ async fn gate(AxState(sim): AxState<Simulator>, mut req: Request, next: Next) ->
     };
     let code = resp.extensions().get::<LoggedCode>().map(|c| c.0.clone());
     sim.lock().log.push(LoggedRequest {
+        at: now,
         method,
         path,
         status: resp.status().as_u16(),

@@ -149,6 +149,8 @@ pub struct TokenInfo {
 /// One API call as the simulator answered it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LoggedRequest {
+    /// When the call arrived (the simulator's clock), so tests can check request rates.
+    pub at: DateTime<Utc>,
     pub method: String,
     pub path: String,
     pub status: u16,

@@ -1,6 +1,8 @@
 //! Shared test support: stores on both backends, intents, and a spawned app.
 #![allow(dead_code)]
 
+pub mod procs;
+
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};

@@ -131,6 +131,8 @@ impl Reporter {
     /// Loops until `shutdown`: a round, then wait for the ledger's wake-up or `idle_seconds`.
     pub fn spawn(self: Arc<Self>, shutdown: CancellationToken) -> JoinHandle<()> {
         tokio::spawn(async move {
+            // Names this replica's leases (report_jobs.lease_owner) in its log.
+            tracing::info!(owner = %self.owner, "reporter started");
             let idle = std::time::Duration::from_secs(self.cfg.idle_seconds.max(1));
             loop {
                 match self.run_once().await {
