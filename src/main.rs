@@ -15,6 +15,11 @@ use iys_relay::ops;
 use iys_relay::store;
 use iys_relay::telemetry::{self, LogFormat};
 
+// The webhook path allocates many small, short-lived objects across worker threads; glibc's
+// allocator showed up as lock contention in the profile (see BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "iys-relay",

@@ -9,15 +9,17 @@ use chrono::{DateTime, Utc};
 use sqlx::any::AnyArguments;
 use sqlx::{Any, Arguments, Row, Transaction};
 
-use super::{InboundMessage, NewEvent, RecordOutcome, SqlStore, StoreError};
+use super::{Backend, InboundMessage, NewEvent, RecordOutcome, SqlStore, StoreError};
 use crate::domain::time::{from_ms, to_ms};
 
 /// Rows per statement: 15 parameters a row stays far below SQLite's 32 766 and PostgreSQL's
 /// 65 535 bind parameters.
 const CHUNK: usize = 400;
 
-/// `($1, $2, $3), ($4, $5, $6)` for `rows` rows of `cols` parameters.
-fn values(rows: usize, cols: usize) -> String {
+/// `($1, $2, $3), ($4, $5, $6)` for `rows` rows of `cols` parameters; plain `?` on SQLite,
+/// where looking up a numbered parameter's name is a linear scan per parameter (quadratic in
+/// the size of a multi-row statement).
+fn values(b: Backend, rows: usize, cols: usize) -> String {
     let mut s = String::with_capacity(rows * cols * 5);
     for r in 0..rows {
         if r > 0 {
@@ -28,8 +30,13 @@ fn values(rows: usize, cols: usize) -> String {
             if c > 0 {
                 s.push_str(", ");
             }
-            s.push('$');
-            s.push_str(&(r * cols + c + 1).to_string());
+            match b {
+                Backend::Sqlite => s.push('?'),
+                Backend::Postgres => {
+                    s.push('$');
+                    s.push_str(&(r * cols + c + 1).to_string());
+                }
+            }
         }
         s.push(')');
     }
@@ -54,9 +61,9 @@ impl SqlStore {
         now: DateTime<Utc>,
     ) -> Result<Vec<RecordOutcome>, StoreError> {
         let mut tx = self.begin_write().await?;
-        let outcomes = record_events(&mut tx, events, now).await?;
+        let outcomes = record_events(self.backend, &mut tx, events, now).await?;
         for chunk in inbound.chunks(CHUNK) {
-            keep_inbound(&mut tx, chunk).await?;
+            keep_inbound(self.backend, &mut tx, chunk).await?;
         }
         tx.commit().await?;
         Ok(outcomes)
@@ -64,6 +71,7 @@ impl SqlStore {
 }
 
 async fn record_events(
+    b: Backend,
     tx: &mut Transaction<'static, Any>,
     events: &[NewEvent],
     now: DateTime<Utc>,
@@ -87,7 +95,7 @@ async fn record_events(
                  user_agent, call_id)
              VALUES {} ON CONFLICT (provider, provider_message_id) DO NOTHING
              RETURNING id, provider, provider_message_id",
-            values(chunk.len(), 15)
+            values(b, chunk.len(), 15)
         );
         let mut args = AnyArguments::default();
         for e in chunk {
@@ -136,7 +144,7 @@ async fn record_events(
             "SELECT e.id, e.provider, e.provider_message_id, j.id AS job_id, j.deadline_at_ms
              FROM consent_events e LEFT JOIN report_jobs j ON j.event_id = e.id
              WHERE (e.provider, e.provider_message_id) IN (VALUES {})",
-            values(chunk.len(), 2)
+            values(b, chunk.len(), 2)
         );
         let mut args = AnyArguments::default();
         for (p, m) in chunk {
@@ -198,8 +206,8 @@ async fn record_events(
         }
     }
 
-    upsert_states(tx, &new_events, now).await?;
-    let jobs = insert_jobs(tx, &new_events, now).await?;
+    upsert_states(b, tx, &new_events, now).await?;
+    let jobs = insert_jobs(b, tx, &new_events, now).await?;
     // Fill in job ids and deadlines (for in-batch duplicates too: they share the event).
     for o in &mut outcomes {
         if let Some((job_id, deadline)) = jobs.get(&o.event_id) {
@@ -213,6 +221,7 @@ async fn record_events(
 /// Newest consent date wins; on a tie the later event. Within the batch only each address's
 /// winner is written, since PostgreSQL refuses to upsert one row twice in a statement.
 async fn upsert_states(
+    b: Backend,
     tx: &mut Transaction<'static, Any>,
     new_events: &[(&NewEvent, i64)],
     now: DateTime<Utc>,
@@ -245,7 +254,7 @@ async fn upsert_states(
                  iys_confirmed = excluded.iys_confirmed, updated_at_ms = excluded.updated_at_ms
              WHERE excluded.consent_at_ms > consent_state.consent_at_ms
                 OR (excluded.consent_at_ms = consent_state.consent_at_ms AND excluded.event_id > consent_state.event_id)",
-            values(chunk.len(), 11)
+            values(b, chunk.len(), 11)
         );
         let mut args = AnyArguments::default();
         for &(e, id) in chunk {
@@ -270,6 +279,7 @@ async fn upsert_states(
 
 /// One report job per new reportable event; returns event id → (job id, deadline).
 async fn insert_jobs(
+    b: Backend,
     tx: &mut Transaction<'static, Any>,
     new_events: &[(&NewEvent, i64)],
     now: DateTime<Utc>,
@@ -284,7 +294,7 @@ async fn insert_jobs(
             "INSERT INTO report_jobs (event_id, brand_code, recipient, recipient_type, consent_type,
                  consent_at_ms, state, due_at_ms, target_at_ms, deadline_at_ms, created_at_ms, updated_at_ms)
              VALUES {} RETURNING id, event_id, deadline_at_ms",
-            values(chunk.len(), 12)
+            values(b, chunk.len(), 12)
         );
         let mut args = AnyArguments::default();
         for &(e, id, t) in chunk {
@@ -313,13 +323,14 @@ async fn insert_jobs(
 }
 
 async fn keep_inbound(
+    b: Backend,
     tx: &mut Transaction<'static, Any>,
     msgs: &[InboundMessage],
 ) -> Result<(), StoreError> {
     let sql = format!(
         "INSERT INTO inbound_messages (provider, provider_message_id, received_at_ms, sender, receiver, intent, raw)
          VALUES {} ON CONFLICT (provider, provider_message_id) DO NOTHING",
-        values(msgs.len(), 7)
+        values(b, msgs.len(), 7)
     );
     let mut args = AnyArguments::default();
     for m in msgs {
@@ -339,7 +350,12 @@ async fn keep_inbound(
 mod tests {
     #[test]
     fn values_numbers_parameters_row_by_row() {
-        assert_eq!(super::values(2, 3), "($1, $2, $3), ($4, $5, $6)");
-        assert_eq!(super::values(1, 1), "($1)");
+        use super::Backend;
+        assert_eq!(
+            super::values(Backend::Postgres, 2, 3),
+            "($1, $2, $3), ($4, $5, $6)"
+        );
+        assert_eq!(super::values(Backend::Postgres, 1, 1), "($1)");
+        assert_eq!(super::values(Backend::Sqlite, 2, 2), "(?, ?), (?, ?)");
     }
 }
