@@ -4,16 +4,16 @@ use super::*;
 use crate::channels::twiml_check::parse;
 use crate::channels::voice::render::{PromptMode, Voices};
 
-const CALLER: &str = "+905321234567";
+pub(super) const CALLER: &str = "+905321234567";
 
-fn brand(code: i64, name: &str) -> BrandRef {
+pub(super) fn brand(code: i64, name: &str) -> BrandRef {
     BrandRef {
         brand_code: code,
         name: name.into(),
     }
 }
 
-fn start_with(caller: Option<&str>, brands: Vec<BrandRef>, cfg: &FlowConfig) -> Step {
+pub(super) fn start_with(caller: Option<&str>, brands: Vec<BrandRef>, cfg: &FlowConfig) -> Step {
     let input = Input::Start {
         caller: caller.map(String::from),
         brands,

@@ -6,22 +6,7 @@ use super::*;
 use crate::channels::twiml_check::{Node, check_allowed, parse};
 use crate::channels::voice::render::{PromptMode, PromptUrls, Voices, render};
 
-const CALLER: &str = "+905321234567";
-
-fn brand(code: i64, name: &str) -> BrandRef {
-    BrandRef {
-        brand_code: code,
-        name: name.into(),
-    }
-}
-
-fn start_with(caller: Option<&str>, brands: Vec<BrandRef>, cfg: &FlowConfig) -> Step {
-    let input = Input::Start {
-        caller: caller.map(String::from),
-        brands,
-    };
-    step(&CallState::default(), input, cfg)
-}
+use super::tests::{CALLER, brand, start_with};
 
 /// Checks one rendered document; returns the clip ids it plays (`tr/welcome`).
 fn check_document(step: &Step, mode: PromptMode) -> Vec<String> {
