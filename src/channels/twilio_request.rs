@@ -16,6 +16,7 @@ use crate::app::AppState;
 use crate::channels::sms::signature::{form_params, validate_twilio_any, validate_twilio_json_any};
 use crate::config::Secret;
 use crate::error::ApiError;
+use crate::http::ratelimit::too_many_requests;
 use crate::http::{quarantine, request_meta};
 
 /// `[twilio]`: the account's auth tokens (primary first, a secondary during rotation).
@@ -99,11 +100,7 @@ impl FromRequest<AppState> for TwilioRequest {
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0);
         let ip = request_meta::client_ip(&st.config.server, &parts.headers, peer);
-        if let Some(ip) = ip
-            && let Err(wait) = st.limits.webhook_ip.check(&ip.to_string())
-        {
-            return Err(crate::channels::sms::webhooks::rate_limited(wait));
-        }
+        st.limits.check_webhook_ip(ip).map_err(too_many_requests)?;
         let body: Bytes = axum::body::to_bytes(body, HARD_BODY_LIMIT)
             .await
             .map_err(|_| {

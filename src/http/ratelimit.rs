@@ -8,7 +8,11 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use tokio_util::sync::CancellationToken;
 
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+
 use crate::config::Config;
+use crate::error::ApiError;
 
 pub struct KeyedLimiter {
     name: &'static str,
@@ -79,6 +83,14 @@ impl Limits {
         }
     }
 
+    /// The per-IP webhook limit, shared by every webhook route: Ok, or how long to wait.
+    pub fn check_webhook_ip(&self, ip: Option<std::net::IpAddr>) -> Result<(), Duration> {
+        match ip {
+            Some(ip) => self.webhook_ip.check(&ip.to_string()),
+            None => Ok(()),
+        }
+    }
+
     fn all(&self) -> [&KeyedLimiter; 4] {
         [
             &self.webhook_ip,
@@ -87,6 +99,20 @@ impl Limits {
             &self.link_post,
         ]
     }
+}
+
+/// 429 with `Retry-After` (whole seconds, at least 1) and the service's error body.
+pub fn too_many_requests(wait: Duration) -> Response {
+    let secs = wait.as_secs().max(1);
+    let mut r = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+        format!("too many requests; retry in {secs} s"),
+    )
+    .into_response();
+    r.headers_mut()
+        .insert(axum::http::header::RETRY_AFTER, HeaderValue::from(secs));
+    r
 }
 
 /// Prunes every limiter each `every` until shutdown, so limiter memory stays bounded.

@@ -26,6 +26,8 @@ pub enum LedgerError {
     Store(#[from] StoreError),
     #[error("cannot compute the İYS deadline: {0}")]
     Calendar(#[from] CalendarError),
+    #[error("the ledger commit failed: {0}")]
+    Commit(String),
     #[error("the ledger writer has stopped")]
     Unavailable,
 }
@@ -161,7 +163,7 @@ impl Ledger {
 fn answer<T>(r: Result<Result<T, String>, oneshot::error::RecvError>) -> Result<T, LedgerError> {
     match r {
         Ok(Ok(v)) => Ok(v),
-        Ok(Err(msg)) => Err(LedgerError::Store(StoreError::Corrupt(msg))),
+        Ok(Err(msg)) => Err(LedgerError::Commit(msg)),
         Err(_) => Err(LedgerError::Unavailable),
     }
 }

@@ -15,6 +15,7 @@ use crate::channels::twilio_request::{TwilioRequest, twiml_response};
 use crate::channels::twiml;
 use crate::error::ApiError;
 use crate::http::quarantine;
+use crate::http::ratelimit::too_many_requests;
 use crate::http::request_meta::{self, Peer};
 
 const TWILIO_ROUTE: &str = "/webhooks/twilio/sms";
@@ -28,25 +29,11 @@ fn mo_error_response(e: &MoError) -> Response {
         MoError::BadSender(_) => {
             ApiError::unprocessable("invalid_sender", e.to_string()).into_response()
         }
-        MoError::RateLimited(wait) => rate_limited(*wait),
+        MoError::RateLimited(wait) => too_many_requests(*wait),
         MoError::Ledger(_) | MoError::Store(_) => {
             ApiError::unavailable(e.to_string()).into_response()
         }
     }
-}
-
-pub fn rate_limited(wait: std::time::Duration) -> Response {
-    let secs = wait.as_secs().max(1).to_string();
-    let mut r = ApiError::new(
-        StatusCode::TOO_MANY_REQUESTS,
-        "rate_limited",
-        format!("too many requests; retry in {secs} s"),
-    )
-    .into_response();
-    if let Ok(v) = secs.parse() {
-        r.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
-    }
-    r
 }
 
 /// Twilio inbound SMS. Replies with a free `<Message>`; retries of one MessageSid reply the same.
@@ -149,10 +136,8 @@ pub async fn generic(
     body: Bytes,
 ) -> Response {
     let ip = request_meta::client_ip(&st.config.server, &headers, peer);
-    if let Some(ip) = ip
-        && let Err(wait) = st.limits.webhook_ip.check(&ip.to_string())
-    {
-        return rate_limited(wait);
+    if let Err(wait) = st.limits.check_webhook_ip(ip) {
+        return too_many_requests(wait);
     }
     if body.len() > st.config.server.max_body_bytes {
         quarantine::keep(&st, GENERIC_ROUTE, "payload too large", &headers, ip, &body).await;
