@@ -14,8 +14,11 @@ pub enum LogFormat {
     Json,
 }
 
-static PHONE: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"(\+?\d{5})\d{5,8}(\d{2})\b").expect("valid regex"));
+// A number must start a token: digit runs inside identifiers (hex lease owners, request ids)
+// are not phone numbers, and masking them breaks what operators and tests read from the log.
+static PHONE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(^|[^0-9A-Za-z_])(\+?\d{5})\d{5,8}(\d{2})\b").expect("valid regex")
+});
 static EMAIL: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"([A-Za-z0-9])[A-Za-z0-9._%+\-]*@([A-Za-z0-9.\-]+\.[A-Za-z]{2,})")
         .expect("valid regex")
@@ -23,7 +26,7 @@ static EMAIL: LazyLock<Regex> = LazyLock::new(|| {
 
 /// Masks phone numbers (`+90532*****67`) and e-mails (`a***@example.com`) in free text.
 pub fn redact(line: &str) -> String {
-    let s = PHONE.replace_all(line, "$1*****$2");
+    let s = PHONE.replace_all(line, "$1$2*****$3");
     EMAIL.replace_all(&s, "$1***@$2").into_owned()
 }
 
@@ -86,6 +89,14 @@ mod tests {
     fn masks_numbers_and_emails() {
         assert_eq!(redact("from +905321234567 ok"), "from +90532*****67 ok");
         assert_eq!(redact("to 905321234567"), "to 90532*****67");
+        assert_eq!(
+            redact(r#"{"sender":"+905321234567"}"#),
+            r#"{"sender":"+90532*****67"}"#
+        );
+        assert_eq!(redact("+905321234567"), "+90532*****67");
+        // Digits inside an identifier are left alone.
+        let owner = "reporter-ce86d01f6f73495eaee2356012345678975";
+        assert_eq!(redact(owner), owner);
         assert_eq!(
             redact("mail Ali.Veli@Firma.com.tr"),
             "mail A***@Firma.com.tr"
