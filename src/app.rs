@@ -154,7 +154,7 @@ impl App {
             )
         };
         self.reporter = Some(Arc::new(Reporter::new(
-            ledger.store().clone(),
+            ledger.clone(),
             paced()?,
             cfg.reporter.clone(),
             ledger.reporter_wake.clone(),

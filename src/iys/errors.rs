@@ -116,7 +116,9 @@ pub static CATALOGUE: &[CatalogueEntry] = &[
     e("H157", 422, Permanent, "Geçerli bir tarih girilmelidir."),
     e("H158", 422, Permanent, "İzin tarihi yyyy-mm-dd hh:mm:ss formatında olmalıdır."),
     e("H160", 422, Permanent, "Alıcı için telefon numaraları 15 karakterden uzun olmamalıdır."),
-    e("H162", 422, Permanent, "Mevcut tarih ve saatten ileri bir tarih ve saat girilmemelidir."),
+    // The reporter never dates a movement ahead of its own clock: a "future date" answer means
+    // İYS's clock is behind, which waiting fixes.
+    e("H162", 422, Transient, "Mevcut tarih ve saatten ileri bir tarih ve saat girilmemelidir."),
     e("H163", 422, Permanent, "Bayiler kabul edilemedi. Lütfen boş liste eklemeyiniz."),
     e("H164", 422, Permanent, "Alıcı listesi (recipients) kabul edilemedi. Liste boş olmamalıdır."),
     e("H166", 422, Permanent, "Alıcı (recipient) kabul edilemedi. Telefon numaraları 15 karakterden uzun olamaz."),
@@ -366,6 +368,9 @@ impl IysError {
             401 => ErrorClass::AuthExpired,
             429 => ErrorClass::RateLimited,
             408 | 500..=599 => ErrorClass::Transient,
+            // İYS itself always names its refusals with a code; a 4xx without one comes from
+            // something in front of it (an edge, a WAF page): an outage, not a verdict.
+            400..=499 if self.code().is_none() => ErrorClass::Transient,
             _ => ErrorClass::Permanent,
         }
     }
@@ -398,6 +403,14 @@ mod tests {
     use serde_json::json;
 
     #[test]
+    fn a_4xx_without_an_iys_code_is_an_outage() {
+        let waf = IysError::http(403, b"<html><body>Request blocked</body></html>", None);
+        assert_eq!(waf.class(), Transient);
+        let unknown_code = IysError::http(400, br#"{"errors":[{"code":"H999"}]}"#, None);
+        assert_eq!(unknown_code.class(), Permanent, "İYS named it: a verdict");
+    }
+
+    #[test]
     fn every_catalogue_code_has_its_class() {
         let rate = ["H124", "H083", "H084", "H086", "H089"];
         let special = [
@@ -406,6 +419,7 @@ mod tests {
             ("H467", TooLate),
             ("H178", OutOfOrder),
             ("H351", AuthExpired),
+            ("H162", Transient),
         ];
         let mut seen = std::collections::HashSet::new();
         for e in CATALOGUE {

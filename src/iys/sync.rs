@@ -9,7 +9,8 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::paced::{CallError, PacedIys};
-use super::wire::Movement;
+use super::wire::{Movement, StatusResponse};
+use crate::domain::time::from_iys;
 use crate::domain::{Channel, ConsentIntent, Evidence, Recipient, Source};
 use crate::ledger::{Ledger, LedgerError};
 use crate::store::StoreError;
@@ -66,6 +67,56 @@ pub fn movement_intent(brand_code: i64, m: &Movement) -> Option<ConsentIntent> {
         provider_message_id: m.transaction_id.trim().to_string(),
         evidence: Evidence {
             raw: serde_json::to_value(m).unwrap_or_default(),
+            ..Evidence::default()
+        },
+    })
+}
+
+/// İYS's stored record for an address (a status query's answer) as a ledger movement, for when
+/// İYS holds a word the ledger does not know. The id is derived from the record itself, so
+/// finding the same record again records it once. `None` when it cannot be a movement (no date,
+/// a recipient the ledger cannot hold). The caller records it without a report job: İYS has it.
+pub fn status_record_intent(brand_code: i64, r: &StatusResponse) -> Option<ConsentIntent> {
+    use sha2::Digest;
+    let consent_at = r
+        .consent_date
+        .as_deref()
+        .and_then(from_iys)
+        .or_else(|| r.creation_date.as_deref().and_then(from_iys))?;
+    let recipient = Recipient::parse_for(&r.recipient, r.consent_type).ok()?;
+    let raw_source = r.source.clone().unwrap_or_default();
+    // A source İYS added later than this code is kept verbatim in the evidence.
+    let source = raw_source
+        .parse::<Source>()
+        .unwrap_or(if raw_source.starts_with("HS_") {
+            Source::HsWeb
+        } else {
+            Source::IysWeb
+        });
+    let id = sha2::Sha256::digest(
+        format!(
+            "{brand_code}|{}|{}|{}|{}|{}|{raw_source}",
+            recipient.as_str(),
+            r.recipient_type.as_str(),
+            r.consent_type.as_str(),
+            r.status.as_str(),
+            r.consent_date.as_deref().unwrap_or_default()
+        )
+        .as_bytes(),
+    );
+    Some(ConsentIntent {
+        brand_code,
+        recipient,
+        recipient_type: r.recipient_type,
+        consent_type: r.consent_type,
+        status: r.status,
+        source,
+        channel: Channel::Iys,
+        consent_at,
+        provider: IYS_PROVIDER.into(),
+        provider_message_id: format!("status:{}", hex::encode(id)),
+        evidence: Evidence {
+            raw: serde_json::to_value(r).unwrap_or_default(),
             ..Evidence::default()
         },
     })

@@ -195,6 +195,8 @@ pub struct ReportJob {
     pub batch_id: Option<String>,
     pub transaction_id: Option<String>,
     pub last_error: Option<String>,
+    /// The consentDate (whole seconds) this job sends to İYS, once it has been sent.
+    pub iys_date: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]

@@ -26,6 +26,9 @@ pub enum JobOutcome {
     Done { transaction_id: Option<String> },
     /// A newer movement for the address wins; the evidence stays.
     Superseded { reason: String },
+    /// İYS holds a newer word than this movement, one the ledger did not know (now recorded
+    /// from İYS): superseded, with an alert so an operator sees the divergence and its reason.
+    SupersededByIys { reason: String },
     /// A RET for an address İYS holds no ONAY for.
     NothingToRevoke,
     /// İYS refused it permanently: an error alert is raised.
@@ -35,6 +38,12 @@ pub enum JobOutcome {
     /// Back to `pending`, due again at `due_at`.
     Retry {
         due_at: DateTime<Utc>,
+        error: String,
+    },
+    /// İYS refused the date (H178) because it holds another word from that very second: back
+    /// to `pending`, due now, to be sent dated no earlier than `iys_date`.
+    ResendAfter {
+        iys_date: DateTime<Utc>,
         error: String,
     },
     /// Not sent this time (another item failed first); due again at `due_at`, no error recorded.
@@ -88,6 +97,26 @@ pub struct IysBatch {
     pub state: BatchState,
 }
 
+/// İYS's health for one brand, shared by every replica.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BrandHealth {
+    pub brand_code: i64,
+    /// Consecutive outage answers (5xx, timeouts, 429, edge pages) since the last good one.
+    pub failures: i64,
+    /// No job of the brand is claimed before this; then one probe at a time.
+    pub paused_until: DateTime<Utc>,
+    pub last_error: Option<String>,
+}
+
+/// A consentDate that may already be at İYS for an address: one a job sent (`job_id`), or an
+/// `IYS_*` movement the ledger holds (`job_id` is `None`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SentDate {
+    pub address: AddressKey,
+    pub job_id: Option<i64>,
+    pub at: DateTime<Utc>,
+}
+
 /// One HTTP call to İYS, as the attempt log keeps it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Attempt {
@@ -115,6 +144,8 @@ pub enum AlertKind {
     Failed,
     /// An operator sent a failed or expired job back to the queue (info; notes the history).
     Requeued,
+    /// İYS held a newer word than the relay's movement; it was brought into the ledger (warning).
+    IysNewer,
 }
 
 impl AlertKind {
@@ -124,11 +155,12 @@ impl AlertKind {
             AlertKind::Expired => "expired",
             AlertKind::Failed => "failed",
             AlertKind::Requeued => "requeued",
+            AlertKind::IysNewer => "iys_newer",
         }
     }
     pub fn severity(self) -> &'static str {
         match self {
-            AlertKind::TargetMissed => "warning",
+            AlertKind::TargetMissed | AlertKind::IysNewer => "warning",
             AlertKind::Expired | AlertKind::Failed => "error",
             AlertKind::Requeued => "info",
         }
@@ -139,6 +171,7 @@ impl AlertKind {
             Self::Expired,
             Self::Failed,
             Self::Requeued,
+            Self::IysNewer,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)
@@ -159,6 +192,12 @@ pub struct Alert {
 pub trait ReportQueue: Send + Sync {
     /// Leases up to `limit` due jobs (pending and due, or leased with a lapsed lease), nearest
     /// deadline first, and counts an attempt on each. PostgreSQL skips rows other replicas lock.
+    ///
+    /// Per-address ordering: a job is not claimed while another job of its address is inside an
+    /// async batch or under a live lease, so at most one movement per address is in flight at
+    /// İYS. Per-brand pacing: no job of a paused brand is claimed; a brand whose pause lapsed
+    /// while it was failing gets exactly one job claimed (the probe) and stays held back for a
+    /// lease, for every replica, until the probe's outcome is known.
     async fn claim_jobs(
         &self,
         owner: &str,
@@ -177,6 +216,34 @@ pub trait ReportQueue: Send + Sync {
         outcome: &JobOutcome,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
+
+    /// Every brand with a recorded İYS failure (a small table: one row per failing brand).
+    async fn brand_health(&self) -> Result<Vec<BrandHealth>, StoreError>;
+
+    /// İYS failed for the brand: one more failure, paused until at least `until`.
+    async fn pause_brand(
+        &self,
+        brand_code: i64,
+        until: DateTime<Utc>,
+        error: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// İYS answered the brand again: jobs flow at the normal pace.
+    async fn brand_recovered(&self, brand_code: i64) -> Result<(), StoreError>;
+
+    /// Writes the consentDate each leased job is about to send (before the request leaves, so a
+    /// crash cannot forget a date İYS may hold). Jobs whose lease `owner` lost are skipped.
+    async fn stamp_iys_dates(
+        &self,
+        owner: &str,
+        dates: &[(i64, DateTime<Utc>)],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Every consentDate that may be at İYS for these addresses: dates jobs sent and the dates
+    /// of `IYS_*` movements in the ledger.
+    async fn iys_dates(&self, keys: &[AddressKey]) -> Result<Vec<SentDate>, StoreError>;
 
     /// The events behind many jobs (any order; unknown ids are absent).
     async fn events_by_ids(&self, ids: &[i64]) -> Result<Vec<StoredEvent>, StoreError>;

@@ -13,7 +13,7 @@ pub(super) const STATE_COLUMNS: &str = "brand_code, recipient, recipient_type, c
 
 pub(super) const JOB_COLUMNS: &str = "id, event_id, brand_code, recipient, recipient_type, consent_type, \
     consent_at_ms, state, due_at_ms, target_at_ms, deadline_at_ms, attempts, lease_owner, lease_until_ms, \
-    batch_id, transaction_id, last_error";
+    batch_id, transaction_id, last_error, iys_date_ms";
 
 fn parsed<T: FromStr>(row: &AnyRow, col: &str) -> Result<T, StoreError>
 where
@@ -85,5 +85,6 @@ pub(super) fn job_from_row(row: &AnyRow) -> Result<ReportJob, StoreError> {
         batch_id: row.try_get("batch_id")?,
         transaction_id: row.try_get("transaction_id")?,
         last_error: row.try_get("last_error")?,
+        iys_date: row.try_get::<Option<i64>, _>("iys_date_ms")?.map(from_ms),
     })
 }

@@ -10,7 +10,8 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
 use super::queue::{
-    Alert, AlertKind, Attempt, BatchState, Fence, IysBatch, JobOutcome, NewBatch, ReportQueue,
+    Alert, AlertKind, Attempt, BatchState, BrandHealth, Fence, IysBatch, JobOutcome, NewBatch,
+    ReportQueue, SentDate,
 };
 use super::rows::{JOB_COLUMNS, job_from_row, stored_event_from_row};
 use super::{AddressKey, Backend, ReportJob, SqlStore, StoreError, StoredEvent};
@@ -33,6 +34,50 @@ impl SqlStore {
             Backend::Postgres => " FOR UPDATE SKIP LOCKED",
             Backend::Sqlite => "",
         }
+    }
+
+    /// The claim itself, inside the caller's transaction: `brand` names the one brand a probe
+    /// claims for (whose own pause it ignores); without it, paused brands are skipped.
+    async fn claim_where(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: i64,
+        brand: Option<i64>,
+    ) -> Result<Vec<ReportJob>, StoreError> {
+        let brand_sql = match brand {
+            Some(_) => "AND j.brand_code = $5",
+            None => {
+                "AND NOT EXISTS (SELECT 1 FROM iys_brand_health h
+                     WHERE h.brand_code = j.brand_code AND h.paused_until_ms > $1)"
+            }
+        };
+        let sql = format!(
+            "UPDATE report_jobs SET state = 'leased', lease_owner = $2, lease_until_ms = $3,
+                 attempts = attempts + 1, updated_at_ms = $1
+             WHERE id IN (SELECT j.id FROM report_jobs j WHERE {CLAIMABLE} {brand_sql}
+                            AND NOT EXISTS (SELECT 1 FROM report_jobs o
+                                WHERE o.brand_code = j.brand_code AND o.recipient = j.recipient
+                                  AND o.recipient_type = j.recipient_type
+                                  AND o.consent_type = j.consent_type AND o.id <> j.id
+                                  AND (o.state = 'batched'
+                                       OR (o.state = 'leased' AND o.lease_until_ms >= $1)))
+                          ORDER BY j.deadline_at_ms, j.id LIMIT $4{})
+             RETURNING {JOB_COLUMNS}",
+            self.skip_locked()
+        );
+        let mut q = sqlx::query(&sql)
+            .bind(to_ms(now))
+            .bind(owner)
+            .bind(to_ms(lease_until))
+            .bind(limit);
+        if let Some(b) = brand {
+            q = q.bind(b);
+        }
+        let rows = q.fetch_all(&mut **tx).await?;
+        rows.iter().map(job_from_row).collect()
     }
 
     fn greatest(&self) -> &'static str {
@@ -110,7 +155,9 @@ pub(super) fn alert_from_row(r: &AnyRow) -> Result<Alert, StoreError> {
 fn outcome_columns(o: &JobOutcome) -> (&'static str, Option<&str>, Option<&str>, Option<i64>, i64) {
     match o {
         JobOutcome::Done { transaction_id } => ("done", transaction_id.as_deref(), None, None, 0),
-        JobOutcome::Superseded { reason } => ("superseded", None, Some(reason), None, 0),
+        JobOutcome::Superseded { reason } | JobOutcome::SupersededByIys { reason } => {
+            ("superseded", None, Some(reason), None, 0)
+        }
         JobOutcome::NothingToRevoke => (
             "nothing_to_revoke",
             None,
@@ -125,6 +172,7 @@ fn outcome_columns(o: &JobOutcome) -> (&'static str, Option<&str>, Option<&str>,
         }
         // Not attempted: the claim's attempt is given back so back-off does not grow.
         JobOutcome::Release { due_at } => ("pending", None, None, Some(to_ms(*due_at)), 1),
+        JobOutcome::ResendAfter { error, .. } => ("pending", None, Some(error), None, 0),
     }
 }
 
@@ -137,25 +185,183 @@ impl ReportQueue for SqlStore {
         lease_until: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<ReportJob>, StoreError> {
-        let sql = format!(
-            "UPDATE report_jobs SET state = 'leased', lease_owner = $2, lease_until_ms = $3,
-                 attempts = attempts + 1, updated_at_ms = $1
-             WHERE id IN (SELECT id FROM report_jobs WHERE {CLAIMABLE}
-                          ORDER BY deadline_at_ms, id LIMIT $4{})
-             RETURNING {JOB_COLUMNS}",
-            self.skip_locked()
-        );
-        let rows = sqlx::query(&sql)
-            .bind(to_ms(now))
-            .bind(owner)
-            .bind(to_ms(lease_until))
-            .bind(limit)
-            .fetch_all(&self.write)
-            .await?;
-        let mut jobs: Vec<ReportJob> = rows.iter().map(job_from_row).collect::<Result<_, _>>()?;
+        let mut tx = self.begin_write().await?;
+        if self.backend == Backend::Postgres {
+            // Replicas claim one at a time: the address check below must see every other
+            // replica's committed claims, which row locks alone (SKIP LOCKED) would not give.
+            sqlx::query("SELECT pg_advisory_xact_lock(7270001)")
+                .execute(&mut *tx)
+                .await?;
+        }
+        let probes: Vec<i64> = sqlx::query_scalar(
+            "UPDATE iys_brand_health SET paused_until_ms = $2, updated_at_ms = $1
+             WHERE failures > 0 AND paused_until_ms <= $1 RETURNING brand_code",
+        )
+        .bind(to_ms(now))
+        .bind(to_ms(lease_until))
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut jobs = Vec::new();
+        for brand in probes {
+            let probe = self
+                .claim_where(&mut tx, owner, now, lease_until, 1, Some(brand))
+                .await?;
+            if probe.is_empty() {
+                // Nothing to probe with: the next claim may try as soon as work arrives.
+                sqlx::query(
+                    "UPDATE iys_brand_health SET paused_until_ms = $2 WHERE brand_code = $1",
+                )
+                .bind(brand)
+                .bind(to_ms(now))
+                .execute(&mut *tx)
+                .await?;
+            }
+            jobs.extend(probe);
+        }
+        let rest = limit - jobs.len() as i64;
+        if rest > 0 {
+            jobs.extend(
+                self.claim_where(&mut tx, owner, now, lease_until, rest, None)
+                    .await?,
+            );
+        }
+        tx.commit().await?;
         // RETURNING has no defined order.
         jobs.sort_by_key(|j| (j.deadline_at, j.id));
         Ok(jobs)
+    }
+
+    async fn brand_health(&self) -> Result<Vec<BrandHealth>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT brand_code, failures, paused_until_ms, last_error FROM iys_brand_health
+             WHERE failures > 0 ORDER BY brand_code",
+        )
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(BrandHealth {
+                    brand_code: r.try_get("brand_code")?,
+                    failures: r.try_get("failures")?,
+                    paused_until: from_ms(r.try_get("paused_until_ms")?),
+                    last_error: r.try_get("last_error")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn pause_brand(
+        &self,
+        brand_code: i64,
+        until: DateTime<Utc>,
+        error: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let sql = format!(
+            "INSERT INTO iys_brand_health (brand_code, failures, paused_until_ms, last_error, updated_at_ms)
+             VALUES ($1, 1, $2, $3, $4)
+             ON CONFLICT (brand_code) DO UPDATE SET failures = iys_brand_health.failures + 1,
+                 paused_until_ms = {}(iys_brand_health.paused_until_ms, excluded.paused_until_ms),
+                 last_error = excluded.last_error, updated_at_ms = excluded.updated_at_ms",
+            self.greatest()
+        );
+        sqlx::query(&sql)
+            .bind(brand_code)
+            .bind(to_ms(until))
+            .bind(error)
+            .bind(to_ms(now))
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
+    async fn brand_recovered(&self, brand_code: i64) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM iys_brand_health WHERE brand_code = $1")
+            .bind(brand_code)
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
+    async fn stamp_iys_dates(
+        &self,
+        owner: &str,
+        dates: &[(i64, DateTime<Utc>)],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        if dates.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.begin_write().await?;
+        // One statement per chunk: CASE id WHEN … THEN … picks each job's own date.
+        for chunk in dates.chunks(CHUNK / 2) {
+            let mut cases = String::new();
+            let mut ids = Vec::with_capacity(chunk.len());
+            for n in 0..chunk.len() {
+                let (id, at) = (3 + 2 * n, 4 + 2 * n);
+                cases.push_str(&format!(" WHEN ${id} THEN ${at}"));
+                ids.push(format!("${id}"));
+            }
+            let sql = format!(
+                "UPDATE report_jobs SET iys_date_ms = CASE id{cases} END, updated_at_ms = $1
+                 WHERE state = 'leased' AND lease_owner = $2 AND id IN ({})",
+                ids.join(",")
+            );
+            let mut q = sqlx::query(&sql).bind(to_ms(now)).bind(owner);
+            for (id, at) in chunk {
+                q = q.bind(*id).bind(to_ms(*at));
+            }
+            q.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn iys_dates(&self, keys: &[AddressKey]) -> Result<Vec<SentDate>, StoreError> {
+        let mut groups: HashMap<_, Vec<&str>> = HashMap::new();
+        for k in keys {
+            groups
+                .entry((k.brand_code, k.recipient_type, k.consent_type))
+                .or_default()
+                .push(k.recipient.as_str());
+        }
+        let mut out = Vec::new();
+        for ((brand, rt, ct), recipients) in groups {
+            for chunk in recipients.chunks(CHUNK) {
+                let list: Vec<String> = (0..chunk.len()).map(|n| format!("${}", n + 4)).collect();
+                let list = list.join(",");
+                let sql = format!(
+                    "SELECT recipient, id AS job_id, iys_date_ms AS at_ms FROM report_jobs
+                     WHERE brand_code = $1 AND recipient_type = $2 AND consent_type = $3
+                       AND recipient IN ({list}) AND iys_date_ms IS NOT NULL
+                     UNION ALL
+                     SELECT recipient, NULL AS job_id, MAX(consent_at_ms) AS at_ms FROM consent_events
+                     WHERE brand_code = $1 AND recipient_type = $2 AND consent_type = $3
+                       AND recipient IN ({list}) AND substr(source, 1, 4) = 'IYS_'
+                     GROUP BY recipient"
+                );
+                let mut q = sqlx::query(&sql)
+                    .bind(brand)
+                    .bind(rt.as_str())
+                    .bind(ct.as_str());
+                for r in chunk {
+                    q = q.bind(*r);
+                }
+                for row in q.fetch_all(&self.read).await? {
+                    out.push(SentDate {
+                        address: AddressKey {
+                            brand_code: brand,
+                            recipient: row.try_get("recipient")?,
+                            recipient_type: rt,
+                            consent_type: ct,
+                        },
+                        job_id: row.try_get("job_id")?,
+                        at: from_ms(row.try_get("at_ms")?),
+                    });
+                }
+            }
+        }
+        Ok(out)
     }
 
     async fn finish_job(
@@ -166,13 +372,18 @@ impl ReportQueue for SqlStore {
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let (state, txid, error, due, give_back) = outcome_columns(outcome);
+        let (due, iys_date) = match outcome {
+            JobOutcome::ResendAfter { iys_date, .. } => (Some(to_ms(now)), Some(to_ms(*iys_date))),
+            _ => (due, None),
+        };
         let fence_sql = match fence {
-            Fence::Lease { .. } => "state = 'leased' AND lease_owner = $8 AND attempts = $9",
-            Fence::Batch { .. } => "state = 'batched' AND batch_id = $8",
+            Fence::Lease { .. } => "state = 'leased' AND lease_owner = $9 AND attempts = $10",
+            Fence::Batch { .. } => "state = 'batched' AND batch_id = $9",
         };
         let sql = format!(
             "UPDATE report_jobs SET state = $2, transaction_id = COALESCE($3, transaction_id),
                  last_error = $4, due_at_ms = COALESCE($5, due_at_ms), attempts = attempts - $6,
+                 iys_date_ms = COALESCE($8, iys_date_ms),
                  lease_owner = NULL, lease_until_ms = NULL,
                  batch_id = CASE WHEN $2 = 'pending' THEN NULL ELSE batch_id END,
                  batch_index = CASE WHEN $2 = 'pending' THEN NULL ELSE batch_index END,
@@ -188,7 +399,8 @@ impl ReportQueue for SqlStore {
             .bind(error)
             .bind(due)
             .bind(give_back)
-            .bind(to_ms(now));
+            .bind(to_ms(now))
+            .bind(iys_date);
         let q = match fence {
             Fence::Lease { owner, attempts } => q.bind(owner.as_str()).bind(*attempts),
             Fence::Batch { request_id } => q.bind(request_id.as_str()),
@@ -238,6 +450,9 @@ impl ReportQueue for SqlStore {
             }
             JobOutcome::Expired { error } => {
                 insert_alert(&mut tx, job.id, AlertKind::Expired, error, now).await?;
+            }
+            JobOutcome::SupersededByIys { reason } => {
+                insert_alert(&mut tx, job.id, AlertKind::IysNewer, reason, now).await?;
             }
             _ => {}
         }

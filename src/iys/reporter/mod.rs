@@ -2,6 +2,16 @@
 //! pre-validates so doomed requests are not sent, reports to İYS (single v2 for a short queue,
 //! async batches for a long one), and finishes each job with fencing. Deadlines are watched on
 //! every round. `run_once` is one round (tests call it); `spawn` loops, woken by the ledger.
+//!
+//! What keeps İYS holding each address's current word:
+//! * at most one movement per address is in flight (the claim skips an address with a job in a
+//!   batch or under a live lease), and only the ledger's current movement is ever sent;
+//! * dates go out in whole seconds, strictly later than any date already sent for the address
+//!   ([`planner::iys_date`]), never in the future and never before the person's act;
+//! * an out-of-order refusal (H178) is a question: İYS's record is read and compared
+//!   ([`planner::out_of_order`]) before anything is concluded;
+//! * an outage pauses the brand for every replica (`iys_brand_health`); one probe at a time
+//!   finds out when İYS is back.
 
 pub mod planner;
 mod poller;
@@ -15,11 +25,15 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use std::collections::{BTreeMap, HashMap};
+
 use self::planner::{RetDecision, RetryPolicy};
 use super::paced::{CallError, PacedIys};
 use super::wire::{ConsentRequest, mask_recipient};
 use crate::config::ReporterConfig;
+use crate::domain::time::to_iys;
 use crate::domain::{Recipient, Status};
+use crate::ledger::Ledger;
 use crate::store::queue::{Fence, JobOutcome};
 use crate::store::{AddressKey, ReportJob, Store, StoreError, StoredEvent};
 
@@ -27,6 +41,8 @@ use crate::store::{AddressKey, ReportJob, Store, StoreError, StoredEvent};
 pub enum ReporterError {
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Ledger(#[from] crate::ledger::LedgerError),
 }
 
 /// What one round did (for tests, logs and metrics).
@@ -44,10 +60,28 @@ pub struct Report {
     pub expired: usize,
     pub retried: usize,
     pub past_target: usize,
+    /// Movements held back because their date (rounded up to the second) is still ahead.
+    pub not_yet: usize,
+    /// Out-of-order refusals resent dated after İYS's same-second record.
+    pub resent_later: usize,
+    /// İYS records newer than the ledger, brought into the ledger.
+    pub imported_from_iys: usize,
+    /// Outage answers that paused a brand.
+    pub outages: usize,
+    /// Brands failing at İYS (consecutive failures), as known this round.
+    #[serde(skip)]
+    pub(crate) failing: std::collections::BTreeMap<i64, i64>,
+    /// Brands paused this round, until when.
+    #[serde(skip)]
+    pub(crate) paused: std::collections::BTreeMap<i64, DateTime<Utc>>,
+    /// The earliest held-back movement's date: the loop wakes for it rather than idling.
+    #[serde(skip)]
+    pub(crate) next_due: Option<DateTime<Utc>>,
 }
 
 pub struct Reporter {
     store: Arc<dyn Store>,
+    ledger: Ledger,
     iys: PacedIys,
     cfg: ReporterConfig,
     retry: RetryPolicy,
@@ -59,6 +93,8 @@ pub struct Reporter {
 pub(crate) struct Ready {
     pub job: ReportJob,
     pub request: ConsentRequest,
+    /// The consentDate in `request`, as an instant.
+    pub date: DateTime<Utc>,
 }
 
 fn secs(s: u64) -> Duration {
@@ -77,15 +113,11 @@ fn lease(job: &ReportJob, owner: &str) -> Fence {
 }
 
 impl Reporter {
-    pub fn new(
-        store: Arc<dyn Store>,
-        iys: PacedIys,
-        cfg: ReporterConfig,
-        wake: Arc<Notify>,
-    ) -> Self {
+    pub fn new(ledger: Ledger, iys: PacedIys, cfg: ReporterConfig, wake: Arc<Notify>) -> Self {
         let retry = RetryPolicy::new(cfg.retry_base_seconds, cfg.retry_max_seconds);
         Self {
-            store,
+            store: ledger.store().clone(),
+            ledger,
             iys,
             cfg,
             retry,
@@ -105,6 +137,13 @@ impl Reporter {
     /// One round: deadlines, due batch polls, then every due job.
     pub async fn run_once(&self) -> Result<Report, ReporterError> {
         let mut report = Report::default();
+        let now = self.now();
+        for h in self.store.brand_health().await? {
+            report.failing.insert(h.brand_code, h.failures);
+            if h.paused_until > now {
+                report.paused.insert(h.brand_code, h.paused_until);
+            }
+        }
         self.watch_deadlines(&mut report).await?;
         self.poll_due(&mut report).await?;
         // Keep claiming while full claims come back (bounded, so a round always ends).
@@ -135,17 +174,23 @@ impl Reporter {
             tracing::info!(owner = %self.owner, "reporter started");
             let idle = std::time::Duration::from_secs(self.cfg.idle_seconds.max(1));
             loop {
+                let mut wait = idle;
                 match self.run_once().await {
-                    Ok(r) if r.claimed > 0 || r.batches_polled > 0 => {
-                        tracing::info!(?r, "reporter round");
+                    Ok(r) => {
+                        if r.claimed > 0 || r.batches_polled > 0 {
+                            tracing::info!(?r, "reporter round");
+                        }
+                        // A movement held for its date's second should not wait a whole idle.
+                        if let Some(d) = r.next_due.and_then(|d| (d - self.now()).to_std().ok()) {
+                            wait = wait.min(d.max(std::time::Duration::from_millis(50)));
+                        }
                     }
-                    Ok(_) => {}
                     Err(e) => tracing::error!(error = %e, "reporter round failed"),
                 }
                 tokio::select! {
                     _ = shutdown.cancelled() => break,
                     _ = self.wake.notified() => {}
-                    _ = tokio::time::sleep(idle) => {}
+                    _ = tokio::time::sleep(wait) => {}
                 }
             }
         })
@@ -189,6 +234,12 @@ impl Reporter {
         match &outcome {
             JobOutcome::Done { .. } => report.done += 1,
             JobOutcome::Superseded { .. } => report.superseded += 1,
+            JobOutcome::SupersededByIys { reason } => {
+                report.superseded += 1;
+                tracing::warn!(job = job.id, recipient = %masked(job), %reason,
+                    alert = "iys_newer", "İYS holds a newer word; brought into the ledger");
+            }
+            JobOutcome::ResendAfter { .. } => report.resent_later += 1,
             JobOutcome::NothingToRevoke => report.nothing_to_revoke += 1,
             JobOutcome::Failed { error } => {
                 report.failed += 1;
@@ -240,8 +291,9 @@ impl Reporter {
             self.finish(old, &fence, JobOutcome::Superseded { reason }, report)
                 .await?;
         }
-        let ids: Vec<i64> = c.winners.iter().map(|j| j.event_id).collect();
-        let events: std::collections::HashMap<i64, StoredEvent> = self
+        let winners = self.current_only(c.winners, report).await?;
+        let ids: Vec<i64> = winners.iter().map(|j| j.event_id).collect();
+        let events: HashMap<i64, StoredEvent> = self
             .store
             .events_by_ids(&ids)
             .await?
@@ -250,7 +302,7 @@ impl Reporter {
             .collect();
         let now = self.now();
         let mut ready = Vec::new();
-        for job in c.winners {
+        for job in winners {
             let fence = lease(&job, &self.owner);
             if now >= job.deadline_at {
                 let error = "the legal İYS deadline passed".to_string();
@@ -263,15 +315,112 @@ impl Reporter {
                 .ok_or_else(|| format!("event {} is missing", job.event_id))
                 .and_then(|e| build_request(e).map_err(|m| m.to_string()));
             match request {
-                Ok(request) => ready.push(Ready { job, request }),
+                Ok(request) => ready.push(Ready {
+                    job,
+                    request,
+                    date: now,
+                }),
                 Err(error) => {
                     self.finish(&job, &fence, JobOutcome::Failed { error }, report)
                         .await?
                 }
             }
         }
+        let ready = self.date(ready, report).await?;
         let ready = self.precheck_rets(ready, report).await?;
+        let dates: Vec<(i64, DateTime<Utc>)> = ready.iter().map(|r| (r.job.id, r.date)).collect();
+        self.store
+            .stamp_iys_dates(&self.owner, &dates, self.now())
+            .await?;
         self.send(ready, report).await
+    }
+
+    /// Only the ledger's current movement of an address goes to İYS: an older one arriving late
+    /// (an agent's entry dated before a RET already reported) would only be refused (H178), or
+    /// worse, dated later and accepted over the newer word.
+    async fn current_only(
+        &self,
+        jobs: Vec<ReportJob>,
+        report: &mut Report,
+    ) -> Result<Vec<ReportJob>, ReporterError> {
+        let mut groups: BTreeMap<_, Vec<String>> = BTreeMap::new();
+        for j in &jobs {
+            let a = &j.address;
+            groups
+                .entry((a.brand_code, a.recipient_type, a.consent_type))
+                .or_default()
+                .push(a.recipient.clone());
+        }
+        let mut current: HashMap<AddressKey, i64> = HashMap::new();
+        for ((brand, rt, ct), recipients) in groups {
+            for st in self
+                .store
+                .consent_states(brand, rt, ct, &recipients)
+                .await?
+            {
+                let key = AddressKey {
+                    brand_code: st.brand_code,
+                    recipient: st.recipient,
+                    recipient_type: st.recipient_type,
+                    consent_type: st.consent_type,
+                };
+                current.insert(key, st.event_id);
+            }
+        }
+        let mut out = Vec::with_capacity(jobs.len());
+        for j in jobs {
+            match current.get(&j.address) {
+                Some(&event) if event != j.event_id => {
+                    let reason =
+                        format!("not the address's current word: the ledger holds event {event}");
+                    let fence = lease(&j, &self.owner);
+                    self.finish(&j, &fence, JobOutcome::Superseded { reason }, report)
+                        .await?;
+                }
+                _ => out.push(j),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Gives each movement its İYS date ([`planner::iys_date`]); one whose date is still ahead
+    /// (İYS refuses future dates, H162) waits until then.
+    async fn date(
+        &self,
+        ready: Vec<Ready>,
+        report: &mut Report,
+    ) -> Result<Vec<Ready>, ReporterError> {
+        let keys: Vec<AddressKey> = ready.iter().map(|r| r.job.address.clone()).collect();
+        let mine: HashMap<&AddressKey, i64> =
+            ready.iter().map(|r| (&r.job.address, r.job.id)).collect();
+        let mut others: HashMap<AddressKey, Vec<DateTime<Utc>>> = HashMap::new();
+        for d in self.store.iys_dates(&keys).await? {
+            if d.job_id.is_some() && d.job_id == mine.get(&d.address).copied() {
+                continue;
+            }
+            others.entry(d.address).or_default().push(d.at);
+        }
+        let now = self.now();
+        let mut out = Vec::with_capacity(ready.len());
+        for mut r in ready {
+            let date = planner::iys_date(
+                r.job.consent_at,
+                r.job.iys_date,
+                others.get(&r.job.address).into_iter().flatten().copied(),
+            );
+            if date > now {
+                report.not_yet += 1;
+                report.next_due = Some(report.next_due.map_or(date, |d| d.min(date)));
+                let fence = lease(&r.job, &self.owner);
+                self.finish(&r.job, &fence, JobOutcome::Release { due_at: date }, report)
+                    .await?;
+                continue;
+            }
+            r.date = date;
+            r.request.consent_date = to_iys(date);
+            out.push(r);
+        }
+        Ok(out)
     }
 
     /// RETs İYS is not known to hold an ONAY for are checked with one multi-status query per
@@ -314,19 +463,31 @@ impl Reporter {
                     items.by_ref().take(crate::iys::client::MAX_BATCH).collect();
                 let recipients: Vec<String> =
                     chunk.iter().map(|r| r.request.recipient.clone()).collect();
+                if let Some(&until) = report.paused.get(&brand) {
+                    let hold = JobOutcome::Release { due_at: until };
+                    self.release_rest(chunk.into_iter(), &hold, report).await?;
+                    continue;
+                }
                 report.status_checks += 1;
                 let onay = match self.iys.multi_status(brand, rt, ct, &recipients).await {
                     Ok(list) => list,
                     Err(CallError::Store(e)) => return Err(e.into()),
                     Err(CallError::Iys(e)) => {
-                        // Without the answer a RET may be doomed: treat like a failed send.
-                        for r in chunk {
-                            self.refused(&r.job, &lease(&r.job, &self.owner), &e, report)
-                                .await?;
+                        // Without the answer a RET may be doomed: treat like a failed send. In
+                        // an outage one job carries the error and the rest wait for the brand.
+                        let mut chunk = chunk.into_iter();
+                        while let Some(r) = chunk.next() {
+                            let fence = lease(&r.job, &self.owner);
+                            let outcome = self.refused(&r.job, &fence, &e, report).await?;
+                            if send::is_outage(&e) {
+                                self.release_rest(chunk, &outcome, report).await?;
+                                break;
+                            }
                         }
                         continue;
                     }
                 };
+                self.brand_answered(brand, report).await?;
                 let onay: std::collections::HashSet<String> =
                     onay.into_iter().map(|r| r.to_lowercase()).collect();
                 for r in chunk {

@@ -77,6 +77,71 @@ pub fn ret_decision(known_at_iys: Option<Status>, onay_at_iys: bool) -> RetDecis
     }
 }
 
+/// İYS keeps whole seconds: a time rounded up to the next whole second (unchanged when whole).
+pub fn ceil_second(at: DateTime<Utc>) -> DateTime<Utc> {
+    let floor = floor_second(at);
+    if floor == at {
+        at
+    } else {
+        floor + Duration::seconds(1)
+    }
+}
+
+pub fn floor_second(at: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp(at.timestamp(), 0).unwrap_or(at)
+}
+
+/// The consentDate a movement reaches İYS with. İYS stores one record per address, keeps
+/// whole seconds and refuses a date not strictly later than the stored one (H178), so:
+/// * never earlier than the person's act: the act's time rounded **up** to the second;
+/// * strictly later, in whole seconds, than every date that may already be at İYS for the
+///   address (`others`: dates other jobs sent, citizens' `IYS_*` movements);
+/// * never earlier than what this job sent before (`own`), so a resend is the same request.
+///
+/// Only the ledger's current movement of an address is ever sent, so moving a date later keeps
+/// the ledger's order at İYS; the true times stay in the ledger as evidence.
+pub fn iys_date(
+    act: DateTime<Utc>,
+    own: Option<DateTime<Utc>>,
+    others: impl IntoIterator<Item = DateTime<Utc>>,
+) -> DateTime<Utc> {
+    let mut date = ceil_second(act);
+    for o in others {
+        date = date.max(floor_second(o) + Duration::seconds(1));
+    }
+    own.map_or(date, |own| date.max(own))
+}
+
+/// What İYS's record means after it refused a movement as out of order (H178).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutOfOrder {
+    /// İYS already holds this word: the movement's work is done.
+    AlreadyHeld,
+    /// İYS holds another word dated no later than the second the relay sent (a movement whose
+    /// date the relay could not know): send again, dated one second after the one refused.
+    ResendAfter(DateTime<Utc>),
+    /// İYS holds a word dated after the one the relay sent: a newer movement the ledger does
+    /// not know, to be brought in from İYS.
+    IysNewer,
+}
+
+pub fn out_of_order(
+    ours: Status,
+    sent: Option<DateTime<Utc>>,
+    iys_status: Status,
+    iys_date: Option<DateTime<Utc>>,
+) -> OutOfOrder {
+    if iys_status == ours {
+        return OutOfOrder::AlreadyHeld;
+    }
+    match (sent, iys_date) {
+        (Some(sent), Some(at)) if floor_second(at) <= floor_second(sent) => {
+            OutOfOrder::ResendAfter(floor_second(sent) + Duration::seconds(1))
+        }
+        _ => OutOfOrder::IysNewer,
+    }
+}
+
 /// Short queue: one v2 call each, at once. Long queue: async batches of at most `max_batch`.
 pub fn use_batches(sendable: usize, threshold: usize) -> bool {
     sendable >= threshold.max(1)
@@ -130,6 +195,35 @@ impl RetryPolicy {
         }
     }
 
+    /// Exponential back-off for the `attempts`-th failure, with jitter in [d/2, d] (`jitter` in
+    /// 0..=1), capped at `max`.
+    fn backoff(&self, attempts: i64, jitter: f64) -> Duration {
+        let exp = u32::try_from(attempts.clamp(1, 31) - 1).unwrap_or(0);
+        let full = self
+            .base
+            .checked_mul(1_i32 << exp.min(30))
+            .map_or(self.max, |d| d.min(self.max));
+        let half = full / 2;
+        let jitter = jitter.clamp(0.0, 1.0);
+        half + Duration::milliseconds((half.num_milliseconds() as f64 * jitter) as i64)
+    }
+
+    /// How long a brand pauses after its `failures`-th consecutive outage answer: the same
+    /// back-off, at least `retry_after` (İYS's own word wins when it asks for longer).
+    pub fn brand_pause(
+        &self,
+        now: DateTime<Utc>,
+        failures: i64,
+        retry_after: Option<Duration>,
+        jitter: f64,
+    ) -> DateTime<Utc> {
+        let delay = self
+            .backoff(failures, jitter)
+            .max(retry_after.unwrap_or(Duration::zero()))
+            .max(self.min);
+        now + delay
+    }
+
     /// When to try again after the `attempts`-th failure: exponential, jitter in [d/2, d]
     /// (`jitter` in 0..=1), at least `retry_after`, and never past the deadline. `None` when no
     /// retry can happen before the deadline: the job expires.
@@ -141,16 +235,8 @@ impl RetryPolicy {
         retry_after: Option<Duration>,
         jitter: f64,
     ) -> Option<DateTime<Utc>> {
-        let exp = u32::try_from(attempts.clamp(1, 31) - 1).unwrap_or(0);
-        let full = self
-            .base
-            .checked_mul(1_i32 << exp.min(30))
-            .map_or(self.max, |d| d.min(self.max));
-        let half = full / 2;
-        let jitter = jitter.clamp(0.0, 1.0);
-        let jittered =
-            half + Duration::milliseconds((half.num_milliseconds() as f64 * jitter) as i64);
-        let delay = jittered
+        let delay = self
+            .backoff(attempts, jitter)
             .max(retry_after.unwrap_or(Duration::zero()))
             .max(self.min);
         let mut at = now + delay;
@@ -190,6 +276,7 @@ mod tests {
             batch_id: None,
             transaction_id: None,
             last_error: None,
+            iys_date: None,
         }
     }
 
@@ -238,6 +325,68 @@ mod tests {
             RetDecision::AlreadyRet
         );
         assert_eq!(ret_decision(None, false), RetDecision::NothingToRevoke);
+    }
+
+    fn ms(ms: i64) -> DateTime<Utc> {
+        from_ms(ms)
+    }
+
+    #[test]
+    fn dates_round_up_to_the_second_and_never_before_the_act() {
+        assert_eq!(iys_date(ms(10_000), None, []), ms(10_000));
+        assert_eq!(iys_date(ms(10_140), None, []), ms(11_000));
+        assert_eq!(iys_date(ms(10_999), None, []), ms(11_000));
+    }
+
+    #[test]
+    fn same_second_movements_get_strictly_later_seconds() {
+        // ONAY at 11:09:00.000 went out as :00; a RET 140 ms later must not also be :00 or :01
+        // when :01 is taken.
+        assert_eq!(iys_date(ms(10_140), None, [ms(10_000)]), ms(11_000));
+        assert_eq!(iys_date(ms(10_140), None, [ms(11_000)]), ms(12_000));
+        // Minute-resolution sources: both at 11:09:00.
+        assert_eq!(iys_date(ms(60_000), None, [ms(60_000)]), ms(61_000));
+        // An older date at İYS changes nothing.
+        assert_eq!(iys_date(ms(60_000), None, [ms(5_000)]), ms(60_000));
+        // A resend keeps the date it went with.
+        assert_eq!(
+            iys_date(ms(60_000), Some(ms(62_000)), [ms(60_000)]),
+            ms(62_000)
+        );
+    }
+
+    #[test]
+    fn out_of_order_answers() {
+        use Status::{Onay, Ret};
+        assert_eq!(
+            out_of_order(Ret, Some(ms(10_000)), Ret, Some(ms(10_000))),
+            OutOfOrder::AlreadyHeld
+        );
+        assert_eq!(
+            out_of_order(Ret, Some(ms(10_000)), Onay, Some(ms(10_000))),
+            OutOfOrder::ResendAfter(ms(11_000))
+        );
+        assert_eq!(
+            out_of_order(Ret, Some(ms(10_000)), Onay, Some(ms(9_000))),
+            OutOfOrder::ResendAfter(ms(11_000))
+        );
+        assert_eq!(
+            out_of_order(Ret, Some(ms(10_000)), Onay, Some(ms(11_000))),
+            OutOfOrder::IysNewer
+        );
+        assert_eq!(out_of_order(Ret, None, Onay, None), OutOfOrder::IysNewer);
+    }
+
+    #[test]
+    fn brand_pauses_honour_retry_after_and_grow() {
+        let p = RetryPolicy::new(5, 60);
+        assert_eq!(p.brand_pause(t(0), 1, None, 1.0), t(5));
+        assert_eq!(p.brand_pause(t(0), 3, None, 1.0), t(20));
+        assert_eq!(p.brand_pause(t(0), 30, None, 1.0), t(60));
+        assert_eq!(
+            p.brand_pause(t(0), 1, Some(Duration::seconds(12)), 1.0),
+            t(12)
+        );
     }
 
     #[test]

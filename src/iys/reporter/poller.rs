@@ -14,6 +14,10 @@ impl Reporter {
         let now = self.now();
         let lease_until = now + secs(self.cfg.lease_seconds);
         for b in self.store.claim_due_batches(now, lease_until, 50).await? {
+            if report.paused.contains_key(&b.brand_code) {
+                // Polled once the brand's pause is over (the claim moved the poll a lease on).
+                continue;
+            }
             report.batches_polled += 1;
             self.poll_one(&b, report).await?;
         }
@@ -26,7 +30,10 @@ impl Reporter {
             Err(CallError::Store(e)) => return Err(e.into()),
             Err(CallError::Iys(e)) => {
                 let now = self.now();
-                let (state, next) = if e.class().is_retryable() {
+                let (state, next) = if super::send::is_outage(&e) {
+                    let until = self.brand_outage(b.brand_code, &e, report).await?;
+                    (BatchState::Submitted, until)
+                } else if e.class().is_retryable() {
                     (
                         BatchState::Submitted,
                         now + secs(self.cfg.poll_interval_seconds),
@@ -42,6 +49,7 @@ impl Reporter {
                 return Ok(());
             }
         };
+        self.brand_answered(b.brand_code, report).await?;
         let fence = Fence::Batch {
             request_id: b.request_id.clone(),
         };

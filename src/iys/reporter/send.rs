@@ -1,15 +1,17 @@
 //! Sending: one v2 call per movement when the queue is short, async batches when it is long.
-//! A transient failure stops the round for that brand (İYS is down or limiting; hammering it
-//! would only lower our success rate), the rest waits for the same retry time.
+//! An outage answer pauses the brand for every replica (İYS is down or limiting; hammering it
+//! would only lower our success rate): the rest waits for the pause, then one probe goes first.
 
 use std::collections::BTreeMap;
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 
-use super::planner::{self, Verdict};
+use super::planner::{self, OutOfOrder, Verdict};
 use super::{Ready, Report, Reporter, ReporterError, lease, secs};
-use crate::iys::IysError;
+use crate::domain::time::from_iys;
 use crate::iys::paced::CallError;
+use crate::iys::sync::status_record_intent;
+use crate::iys::{ErrorClass, IysError};
 use crate::store::ReportJob;
 use crate::store::queue::{Fence, JobOutcome, NewBatch};
 
@@ -27,6 +29,11 @@ impl Reporter {
                 .push(r);
         }
         for (brand, items) in by_brand {
+            if let Some(&until) = report.paused.get(&brand) {
+                let hold = JobOutcome::Release { due_at: until };
+                self.release_rest(items.into_iter(), &hold, report).await?;
+                continue;
+            }
             if planner::use_batches(items.len(), self.cfg.batch_threshold) {
                 self.send_batches(brand, items, report).await?;
             } else {
@@ -45,31 +52,171 @@ impl Reporter {
         report: &mut Report,
     ) -> Result<JobOutcome, ReporterError> {
         let error = e.to_string();
+        let brand = job.address.brand_code;
         let outcome = match planner::verdict(e.class()) {
+            Verdict::Retry if is_outage(e) => {
+                let until = self.brand_outage(brand, e, report).await?;
+                let wait = (until - self.now()).to_std().ok();
+                self.retry_outcome(job, wait, error)
+            }
             Verdict::Retry => self.retry_outcome(job, e.retry_after, error),
-            Verdict::Done => JobOutcome::Done {
-                transaction_id: None,
-            },
-            Verdict::NothingToRevoke => JobOutcome::NothingToRevoke,
-            Verdict::Expired => JobOutcome::Expired { error },
-            Verdict::Superseded => JobOutcome::Superseded {
-                reason: format!("İYS holds a newer movement: {error}"),
-            },
-            Verdict::Failed => JobOutcome::Failed { error },
+            Verdict::Superseded => {
+                self.brand_answered(brand, report).await?;
+                return self.out_of_order(job, fence, e, report).await;
+            }
+            verdict => {
+                self.brand_answered(brand, report).await?;
+                match verdict {
+                    Verdict::Done => JobOutcome::Done {
+                        transaction_id: None,
+                    },
+                    Verdict::NothingToRevoke => JobOutcome::NothingToRevoke,
+                    Verdict::Expired => JobOutcome::Expired { error },
+                    _ => JobOutcome::Failed { error },
+                }
+            }
         };
         self.finish(job, fence, outcome.clone(), report).await?;
         Ok(outcome)
     }
 
+    /// İYS said the movement is out of order (H178). That is a question, not a verdict: read
+    /// İYS's record for the address and compare it with what was sent.
+    async fn out_of_order(
+        &self,
+        job: &ReportJob,
+        fence: &Fence,
+        e: &IysError,
+        report: &mut Report,
+    ) -> Result<JobOutcome, ReporterError> {
+        let brand = job.address.brand_code;
+        let a = &job.address;
+        let event = self.store.event(job.event_id).await?;
+        let (Some(event), Ok(recipient)) = (
+            event,
+            crate::domain::Recipient::parse_for(&a.recipient, a.consent_type),
+        ) else {
+            let error = format!("{e}; the movement or its recipient cannot be read back");
+            let outcome = JobOutcome::Failed { error };
+            self.finish(job, fence, outcome.clone(), report).await?;
+            return Ok(outcome);
+        };
+        report.status_checks += 1;
+        let record = match self
+            .iys
+            .consent_status(
+                Some(job.id),
+                brand,
+                &recipient,
+                a.recipient_type,
+                a.consent_type,
+            )
+            .await
+        {
+            Ok(r) => r,
+            Err(CallError::Store(x)) => return Err(x.into()),
+            Err(CallError::Iys(x)) => {
+                let error = format!("{e}; İYS's record could not be read: {x}");
+                let outcome = if is_outage(&x) {
+                    let until = self.brand_outage(brand, &x, report).await?;
+                    self.retry_outcome(job, (until - self.now()).to_std().ok(), error)
+                } else {
+                    self.retry_outcome(job, x.retry_after, error)
+                };
+                self.finish(job, fence, outcome.clone(), report).await?;
+                return Ok(outcome);
+            }
+        };
+        let outcome = match record {
+            // İYS refused against a record it no longer shows: ask again later.
+            None => self.retry_outcome(job, None, format!("{e}; İYS shows no record")),
+            Some(rec) => {
+                let at = rec.consent_date.as_deref().and_then(from_iys);
+                match planner::out_of_order(event.status, job.iys_date, rec.status, at) {
+                    OutOfOrder::AlreadyHeld => JobOutcome::Done {
+                        transaction_id: None,
+                    },
+                    OutOfOrder::ResendAfter(iys_date) => JobOutcome::ResendAfter {
+                        iys_date,
+                        error: format!("{e}; İYS holds a record of the same second, resending"),
+                    },
+                    OutOfOrder::IysNewer => {
+                        let reason = format!(
+                            "İYS holds {} from {} dated {}, newer than this {} ({e})",
+                            rec.status.as_str(),
+                            rec.source.as_deref().unwrap_or("?"),
+                            rec.consent_date.as_deref().unwrap_or("?"),
+                            event.status.as_str(),
+                        );
+                        match status_record_intent(brand, &rec) {
+                            Some(intent) => {
+                                // İYS already holds it: recorded without a report job.
+                                self.ledger
+                                    .record_with_times(intent, self.now(), None)
+                                    .await?;
+                                report.imported_from_iys += 1;
+                                JobOutcome::SupersededByIys { reason }
+                            }
+                            None => JobOutcome::Failed {
+                                error: format!("{reason}; the record cannot be brought in"),
+                            },
+                        }
+                    }
+                }
+            }
+        };
+        self.finish(job, fence, outcome.clone(), report).await?;
+        Ok(outcome)
+    }
+
+    /// İYS failed for the brand: pause it for every replica and return until when.
+    pub(super) async fn brand_outage(
+        &self,
+        brand: i64,
+        e: &IysError,
+        report: &mut Report,
+    ) -> Result<DateTime<Utc>, ReporterError> {
+        let now = self.now();
+        let failures = report.failing.get(&brand).copied().unwrap_or(0) + 1;
+        let retry_after = e.retry_after.and_then(|d| Duration::from_std(d).ok());
+        let until = self
+            .retry
+            .brand_pause(now, failures, retry_after, rand::random::<f64>());
+        self.store
+            .pause_brand(brand, until, &e.to_string(), now)
+            .await?;
+        report.failing.insert(brand, failures);
+        report.paused.insert(brand, until);
+        report.outages += 1;
+        metrics::counter!("iys_relay_iys_outage_pauses_total").increment(1);
+        tracing::warn!(brand, failures, until = %until, error = %e,
+            "İYS is failing for the brand: its movements wait, one probe follows");
+        Ok(until)
+    }
+
+    /// İYS answered for the brand (success or a business refusal): the outage is over.
+    pub(super) async fn brand_answered(
+        &self,
+        brand: i64,
+        report: &mut Report,
+    ) -> Result<(), ReporterError> {
+        if report.failing.remove(&brand).is_some() {
+            report.paused.remove(&brand);
+            self.store.brand_recovered(brand).await?;
+            tracing::info!(brand, "İYS answers the brand again");
+        }
+        Ok(())
+    }
+
     /// Hands the untried rest back, due when the failed one will be retried.
-    async fn release_rest(
+    pub(super) async fn release_rest(
         &self,
         rest: impl Iterator<Item = Ready>,
         after: &JobOutcome,
         report: &mut Report,
     ) -> Result<(), ReporterError> {
         let due_at = match after {
-            JobOutcome::Retry { due_at, .. } => *due_at,
+            JobOutcome::Retry { due_at, .. } | JobOutcome::Release { due_at } => *due_at,
             _ => self.now() + Duration::seconds(1),
         };
         for r in rest {
@@ -92,6 +239,7 @@ impl Reporter {
             report.singles_sent += 1;
             match self.iys.add_consent(r.job.id, brand, &r.request).await {
                 Ok(resp) => {
+                    self.brand_answered(brand, report).await?;
                     let done = JobOutcome::Done {
                         transaction_id: Some(resp.transaction_id),
                     };
@@ -126,6 +274,7 @@ impl Reporter {
             let submitted_at = self.now();
             match self.iys.add_batch(brand, &requests).await {
                 Ok(accepted) => {
+                    self.brand_answered(brand, report).await?;
                     report.batches_submitted += 1;
                     let batch = NewBatch {
                         request_id: accepted.request_id,
@@ -194,4 +343,10 @@ impl Reporter {
         }
         Ok(())
     }
+}
+
+/// An answer that says İYS (or what stands in front of it) is not serving: 5xx, timeouts, 429,
+/// and a 4xx without an İYS error code (an edge or WAF page). Not a verdict on the movement.
+pub(super) fn is_outage(e: &IysError) -> bool {
+    matches!(e.class(), ErrorClass::Transient | ErrorClass::RateLimited)
 }
