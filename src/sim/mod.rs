@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use axum::Router;
 use axum::extract::{ConnectInfo, Request, State as AxState};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -69,7 +69,8 @@ struct Inner {
     pushes: Mutex<Vec<JoinHandle<()>>>,
 }
 
-/// The caller's address (or `local` under `oneshot`), the key of the per-IP limits.
+/// The caller's address, the key of every rate limit (İYS counts per IP, §7). In-process
+/// callers (`oneshot`, no socket) have no peer address and share the fixed key `local`.
 #[derive(Debug, Clone)]
 pub(crate) struct ClientIp(pub String);
 
@@ -290,13 +291,6 @@ fn normalise(recipient: &str) -> String {
     }
 }
 
-/// Per-second limit key: the token when there is one, else the caller's address.
-fn client_key(headers: &HeaderMap, ip: &str) -> String {
-    auth::bearer(headers)
-        .map(|t| format!("t:{t}"))
-        .unwrap_or_else(|| format!("ip:{ip}"))
-}
-
 /// Runs before every route: due batches, forced failures, the 10/s limit, and the request log.
 async fn gate(AxState(sim): AxState<Simulator>, mut req: Request, next: Next) -> Response {
     let ip = req
@@ -315,11 +309,11 @@ async fn gate(AxState(sim): AxState<Simulator>, mut req: Request, next: Next) ->
     let forced = {
         let mut st = sim.lock();
         let forced = st.fail_next.pop_front().or_else(|| st.outage.clone());
+        // İYS counts 10/s per client IP, whatever token (or none) the call carries: several
+        // tokens from one address share one budget.
         let limited = forced.is_none()
             && sim.config().rate_limits_enabled
-            && !st
-                .limiter
-                .hit(Limit::PerSecond, &client_key(req.headers(), &ip), now);
+            && !st.limiter.hit(Limit::PerSecond, &ip, now);
         forced.or_else(|| limited.then(|| (429, Limit::PerSecond.code().to_string())))
     };
     let resp = match forced {
