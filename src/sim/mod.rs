@@ -9,6 +9,7 @@
 
 mod auth;
 mod batch;
+mod business_days;
 mod changes_file;
 pub mod config;
 mod consents;
@@ -19,6 +20,7 @@ mod pull;
 mod push;
 mod rules;
 pub mod state;
+mod validate;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -35,9 +37,9 @@ use tokio::task::JoinHandle;
 pub use config::{EqualConsentDatePolicy, SimConfig, SimUser, ThreeDayCutoff};
 pub use state::{LoggedRequest, PushAttempt, SimMovement, SimRecord};
 
-use crate::domain::calendar::BusinessCalendar;
 use crate::domain::time::Clock;
 use crate::domain::{ConsentType, RecipientType, Source, Status};
+use business_days::SimCalendar;
 use errors::{ApiError, ErrorItem, LoggedCode};
 use limits::Limit;
 use rules::ValidConsent;
@@ -63,7 +65,7 @@ pub struct Simulator {
 struct Inner {
     cfg: SimConfig,
     clock: Arc<dyn Clock>,
-    cal: BusinessCalendar,
+    cal: SimCalendar,
     state: Mutex<State>,
     http: reqwest::Client,
     pushes: Mutex<Vec<JoinHandle<()>>>,
@@ -76,7 +78,7 @@ pub(crate) struct ClientIp(pub String);
 
 impl Simulator {
     pub fn new(config: SimConfig, clock: Arc<dyn Clock>) -> Self {
-        let cal = BusinessCalendar::turkish().with_half_days_business(config.half_days_business);
+        let cal = SimCalendar::turkish(config.half_days_business);
         let http = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(config.push_timeout.max(1)))
             .build()
@@ -101,7 +103,7 @@ impl Simulator {
         self.inner.clock.now()
     }
 
-    pub(crate) fn calendar(&self) -> &BusinessCalendar {
+    pub(crate) fn calendar(&self) -> &SimCalendar {
         &self.inner.cal
     }
 
