@@ -272,7 +272,8 @@ impl BusinessCalendar {
         self.end_of_nth_business_day(received, LEGAL_BUSINESS_DAYS)
     }
 
-    /// Number of business days in (from_date, to_date], used by the simulator's H467 check.
+    /// Number of business days in (from_date, to_date]. H467 itself compares timestamps; use
+    /// [`BusinessCalendar::business_days_before`] for that.
     pub fn business_days_between(
         &self,
         from: NaiveDate,
