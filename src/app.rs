@@ -77,6 +77,8 @@ pub fn sim_config(config: &Config) -> SimConfig {
         batch_processing_delay: config.sim.batch_processing_delay,
         pull_lag: config.sim.pull_lag,
         rate_limits_enabled: config.sim.rate_limits_enabled,
+        strict_turkish_mobile: config.sim.strict_turkish_mobile,
+        three_day_cutoff: config.sim.three_day_cutoff,
         half_days_business: config.calendar.half_days_business,
         ..SimConfig::default()
     }

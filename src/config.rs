@@ -9,6 +9,7 @@ use figment::providers::{Env, Format, Toml};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::Brand;
+use crate::sim::ThreeDayCutoff;
 
 pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
 const DEV_TOKEN: &str = "dev-token-change-me";
@@ -165,6 +166,12 @@ pub struct SimSection {
     /// Seconds the simulator's pull lags behind now (İYS: one hour).
     pub pull_lag: u64,
     pub rate_limits_enabled: bool,
+    /// MESAJ only for Turkish mobiles (`+905…`): a landline or foreign number gets H121.
+    pub strict_turkish_mobile: bool,
+    /// How the simulator computes İYS's H467 three-business-day cutoff: `timestamp` (now − 3
+    /// business days, full timestamp), `calendar_days` (Mon–Fri days since the consent's date)
+    /// or `end_of_third_business_day`.
+    pub three_day_cutoff: ThreeDayCutoff,
 }
 
 impl Default for SimSection {
@@ -173,6 +180,8 @@ impl Default for SimSection {
             batch_processing_delay: 300,
             pull_lag: 3600,
             rate_limits_enabled: true,
+            strict_turkish_mobile: false,
+            three_day_cutoff: ThreeDayCutoff::default(),
         }
     }
 }

@@ -121,6 +121,13 @@ enum Command {
         port: u16,
         #[arg(long, default_value = "127.0.0.1")]
         bind: String,
+        /// Refuse MESAJ for anything but a Turkish mobile (+905…) with H121 (overrides
+        /// `sim.strict_turkish_mobile`).
+        #[arg(long)]
+        strict_turkish_mobile: bool,
+        /// How H467's three-business-day cutoff is computed (overrides `sim.three_day_cutoff`).
+        #[arg(long, value_enum)]
+        three_day_cutoff: Option<iys_relay::sim::ThreeDayCutoff>,
     },
 }
 
@@ -212,10 +219,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             app.serve(listener, true).await?;
         }
         Command::ParseSms { to, body } => parse_sms(&config, &to, &body)?,
-        Command::IysSim { port, bind } => {
+        Command::IysSim {
+            port,
+            bind,
+            strict_turkish_mobile,
+            three_day_cutoff,
+        } => {
             let addr = format!("{bind}:{port}");
-            let sim =
-                iys_relay::sim::Simulator::new(app::sim_config(&config), Arc::new(SystemClock));
+            let mut sim_config = app::sim_config(&config);
+            sim_config.strict_turkish_mobile |= strict_turkish_mobile;
+            if let Some(c) = three_day_cutoff {
+                sim_config.three_day_cutoff = c;
+            }
+            let sim = iys_relay::sim::Simulator::new(sim_config, Arc::new(SystemClock));
             let listener = tokio::net::TcpListener::bind(&addr)
                 .await
                 .with_context(|| format!("cannot listen on {addr}"))?;

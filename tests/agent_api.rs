@@ -190,28 +190,125 @@ async fn invalid_requests_get_4xx_and_record_nothing(store: TestStore) {
     assert_eq!(ev.consent_at, at("2026-11-23T10:00:00Z"));
 }
 
+/// Posts a consent taken at `consent_at`; returns (status, code or "").
+async fn taken_at(app: &TestApp, consent_at: &str, call_ref: &str) -> (u16, Value) {
+    let mut b = body("RET", call_ref);
+    b["consent_at"] = json!(consent_at);
+    post(app, &b, None).await
+}
+
 async fn consents_older_than_three_business_days_are_refused(store: TestStore) {
+    // Now: Monday 23 Nov 2026 13:00 Istanbul. Minus three business days (Fri, Thu, Wed, across
+    // the weekend) is Wed 18 Nov 13:00 Istanbul = 10:00Z; İYS refuses anything older (H467).
     let app = app(store).await;
-    // Tue 17 Nov: Wed, Thu, Fri, Mon = 4 business days ago → İYS would answer H467.
-    let mut old = body("RET", "PBX-4001");
-    old["consent_at"] = json!("2026-11-17T09:00:00Z");
-    let (s, r) = post(&app, &old, None).await;
-    assert_eq!(s, 422, "{r}");
-    assert_eq!(r["code"], "consent_too_old");
+    // Tue 17 Nov: four business days ago.
+    let (s, r) = taken_at(&app, "2026-11-17T09:00:00Z", "PBX-4001").await;
+    assert_eq!(
+        (s, r["code"].as_str()),
+        (422, Some("consent_too_old")),
+        "{r}"
+    );
     assert!(r["message"].as_str().unwrap().contains("H467"), "{r}");
+    // Three business days and 30 minutes: the old end-of-day reading accepted this, İYS does not.
+    let (s, r) = taken_at(&app, "2026-11-18T09:30:00Z", "PBX-4002").await;
+    assert_eq!(
+        (s, r["code"].as_str()),
+        (422, Some("consent_too_old")),
+        "{r}"
+    );
+    assert!(
+        r["message"]
+            .as_str()
+            .unwrap()
+            .contains("2026-11-18 13:10:00"),
+        "the message names the earliest accepted time: {r}"
+    );
+    // Inside İYS's window but inside the safety margin: refused too.
+    let (s, r) = taken_at(&app, "2026-11-18T10:09:59Z", "PBX-4003").await;
+    assert_eq!(
+        (s, r["code"].as_str()),
+        (422, Some("consent_too_old")),
+        "{r}"
+    );
     assert_eq!(event_count(&app).await, 0);
 
-    // Wed 18 Nov (across a weekend): exactly three business days, still accepted; the deadline
-    // counts from the consent date.
-    let mut ok = body("RET", "PBX-4002");
-    ok["consent_at"] = json!("2026-11-18T09:00:00Z");
-    let (s, r) = post(&app, &ok, None).await;
+    // Exactly three business days minus the margin: accepted; the deadline counts from the
+    // consent date.
+    let (s, r) = taken_at(&app, "2026-11-18T10:10:00Z", "PBX-4004").await;
     assert_eq!(s, 201, "{r}");
     assert_eq!(r["deadline_at"], "2026-11-23T20:59:59Z");
     // Far outside the holiday calendar: refused, not a 500.
-    ok["consent_at"] = json!("1990-01-01T00:00:00Z");
-    ok["call_reference"] = json!("PBX-4003");
-    assert_eq!(post(&app, &ok, None).await.0, 422);
+    let (s, r) = taken_at(&app, "1990-01-01T00:00:00Z", "PBX-4005").await;
+    assert_eq!(
+        (s, r["code"].as_str()),
+        (422, Some("consent_too_old")),
+        "{r}"
+    );
+    assert_eq!(event_count(&app).await, 1);
+}
+
+async fn the_window_skips_holidays_and_moves_with_the_clock(store: TestStore) {
+    // Mon 2 Nov 2026 13:00 Istanbul. Back three business days: Fri 30 Oct, (Thu 29 Oct is
+    // Cumhuriyet Bayramı), Wed 28 Oct (half day, counts), Tue 27 Oct: cutoff 27 Oct 10:00Z.
+    let app = spawn_app(store, "", at("2026-11-02T10:00:00Z")).await;
+    let (s, r) = taken_at(&app, "2026-10-27T09:30:00Z", "PBX-6001").await;
+    assert_eq!(
+        (s, r["code"].as_str()),
+        (422, Some("consent_too_old")),
+        "{r}"
+    );
+    let (s, r) = taken_at(&app, "2026-10-27T10:10:00Z", "PBX-6002").await;
+    assert_eq!(s, 201, "{r}");
+    // Thirty minutes later on the manual clock the same consent time is too old.
+    app.clock.advance(chrono::Duration::minutes(30));
+    let (s, r) = taken_at(&app, "2026-10-27T10:10:00Z", "PBX-6003").await;
+    assert_eq!(
+        (s, r["code"].as_str()),
+        (422, Some("consent_too_old")),
+        "{r}"
+    );
+    let (s, r) = taken_at(&app, "2026-10-27T10:40:00Z", "PBX-6004").await;
+    assert_eq!(s, 201, "{r}");
+    assert_eq!(event_count(&app).await, 2);
+}
+
+async fn mesaj_needs_a_turkish_mobile(store: TestStore) {
+    let app = app(store).await;
+    let landline = |t: &str, call_ref: &str| {
+        let mut b = body("ONAY", call_ref);
+        b["type"] = json!(t);
+        b["recipient"] = json!("0212 123 00 00");
+        b
+    };
+    let (s, r) = post(&app, &landline("MESAJ", "PBX-7001"), None).await;
+    assert_eq!(
+        (s, r["code"].as_str()),
+        (422, Some("invalid_recipient")),
+        "{r}"
+    );
+    assert!(
+        r["message"].as_str().unwrap().contains("Turkish mobile"),
+        "{r}"
+    );
+    let mut foreign = landline("MESAJ", "PBX-7002");
+    foreign["recipient"] = json!("+14158675309");
+    assert_eq!(post(&app, &foreign, None).await.0, 422);
+    // ARAMA may be a landline.
+    let (s, r) = post(&app, &landline("ARAMA", "PBX-7003"), None).await;
+    assert_eq!(s, 201, "{r}");
+    let ev = app
+        .state
+        .ledger
+        .store()
+        .event(r["event_id"].as_i64().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(ev.recipient, "+902121230000");
+    // A mobile for MESAJ is fine.
+    let mut mobile = landline("MESAJ", "PBX-7004");
+    mobile["recipient"] = json!("0532 123 45 67");
+    assert_eq!(post(&app, &mobile, None).await.0, 201);
 }
 
 async fn lookup_for_the_agent_screen(store: TestStore) {
@@ -291,5 +388,7 @@ app_on_both_backends!(
     idempotency_key_replays_and_conflicts,
     invalid_requests_get_4xx_and_record_nothing,
     consents_older_than_three_business_days_are_refused,
+    the_window_skips_holidays_and_moves_with_the_clock,
+    mesaj_needs_a_turkish_mobile,
     lookup_for_the_agent_screen,
 );

@@ -27,6 +27,10 @@ use crate::store::{AddressKey, StoredEvent};
 pub const MAX_FUTURE_SKEW_MINUTES: i64 = 5;
 /// İYS refuses consents taken more than this many business days ago (H467).
 pub const IYS_WINDOW_BUSINESS_DAYS: u32 = 3;
+/// A consent must be at least this far inside İYS's window when the agent records it. The
+/// reporter needs time to send it (queue, batching, retries after a transient İYS failure), and
+/// İYS checks the window against its own clock when the movement arrives, not when we took it.
+pub const IYS_WINDOW_SAFETY_MARGIN_MINUTES: i64 = 10;
 /// Events shown on the agent's screen.
 pub const RECENT_EVENTS: usize = 20;
 const MAX_REF_LEN: usize = 128;
@@ -78,7 +82,9 @@ fn text_field(name: &str, v: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Refuses a consent date İYS would refuse: in the future, or outside the 3-business-day window.
+/// Refuses a consent date İYS would refuse: in the future, or older than now minus
+/// [`IYS_WINDOW_BUSINESS_DAYS`] business days (İYS compares full timestamps, so the end of the
+/// third business day is already too late), less [`IYS_WINDOW_SAFETY_MARGIN_MINUTES`].
 pub fn check_consent_at(
     st: &AppState,
     consent_at: DateTime<Utc>,
@@ -90,24 +96,32 @@ pub fn check_consent_at(
             "consent_at is in the future",
         ));
     }
-    let day = |t: DateTime<Utc>| t.with_timezone(&Istanbul).date_naive();
     let too_old = |why: String| {
         ApiError::unprocessable(
             "consent_too_old",
             format!(
                 "consent_at is {why}: İYS refuses consents taken more than \
-                 {IYS_WINDOW_BUSINESS_DAYS} business days ago (H467); record it through the \
-                 İYS web interface instead"
+                 {IYS_WINDOW_BUSINESS_DAYS} business days ago (H467), and the relay keeps a \
+                 {IYS_WINDOW_SAFETY_MARGIN_MINUTES}-minute margin to deliver it; record it \
+                 through the İYS web interface instead"
             ),
         )
     };
     match st
         .ledger
         .calendar()
-        .business_days_between(day(consent_at), day(now))
+        .business_days_before(now, IYS_WINDOW_BUSINESS_DAYS)
     {
-        Ok(n) if n > IYS_WINDOW_BUSINESS_DAYS => Err(too_old(format!("{n} business days ago"))),
-        Ok(_) => Ok(()),
+        Ok(cutoff) => {
+            let earliest = cutoff + Duration::minutes(IYS_WINDOW_SAFETY_MARGIN_MINUTES);
+            if consent_at >= earliest {
+                return Ok(());
+            }
+            let local = earliest
+                .with_timezone(&Istanbul)
+                .format("%Y-%m-%d %H:%M:%S");
+            Err(too_old(format!("before {local} Istanbul time")))
+        }
         Err(_) => Err(too_old("outside the holiday calendar".into())),
     }
 }
@@ -123,7 +137,8 @@ pub async fn record(
     let brand = resolve_brand(&st, req.brand.as_deref())?;
     text_field("call_reference", &req.call_reference)?;
     text_field("agent_id", &req.agent_id)?;
-    let recipient = Recipient::parse_for(&req.recipient, req.consent_type)
+    // A new MESAJ consent for a landline would only be refused by İYS later (H121).
+    let recipient = Recipient::parse_registrable(&req.recipient, req.consent_type)
         .map_err(|e| ApiError::unprocessable("invalid_recipient", e.to_string()))?;
     if let Some(u) = &req.recording_url
         && !url::Url::parse(u).is_ok_and(|u| u.scheme() == "https" && u.host().is_some())

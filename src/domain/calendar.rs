@@ -217,6 +217,45 @@ impl BusinessCalendar {
         Ok(d)
     }
 
+    /// The `n`-th business day strictly before `date` (n >= 1).
+    pub fn nth_business_day_before(
+        &self,
+        date: NaiveDate,
+        n: u32,
+    ) -> Result<NaiveDate, CalendarError> {
+        let mut d = date;
+        let mut found = 0;
+        while found < n {
+            d = d
+                .pred_opt()
+                .ok_or(CalendarError::OutOfRange(d, self.valid_from, self.valid_to))?;
+            if self.is_business_day(d)? {
+                found += 1;
+            }
+        }
+        Ok(d)
+    }
+
+    /// `at` minus `n` business days: the same Istanbul wall-clock time on the `n`-th business
+    /// day before `at`'s local date. İYS's H467 check compares the full consent timestamp with
+    /// this instant (API-NOTES §5 R4), so a consent taken at 09:00 is refused at 09:01 three
+    /// business days later, well before the end of that day.
+    pub fn business_days_before(
+        &self,
+        at: DateTime<Utc>,
+        n: u32,
+    ) -> Result<DateTime<Utc>, CalendarError> {
+        let local = at.with_timezone(&Istanbul);
+        let day = self.nth_business_day_before(local.date_naive(), n)?;
+        let naive = day.and_time(local.time());
+        // No DST in Istanbul since 2016; `earliest` keeps this total if the tz data changes.
+        Ok(Istanbul
+            .from_local_datetime(&naive)
+            .earliest()
+            .map(|d| d.with_timezone(&Utc))
+            .unwrap_or_else(|| Utc.from_utc_datetime(&(naive - Duration::hours(3)))))
+    }
+
     /// End (23:59:59 Istanbul) of the `n`-th business day after the Istanbul date of `at`.
     pub fn end_of_nth_business_day(
         &self,
@@ -233,7 +272,8 @@ impl BusinessCalendar {
         self.end_of_nth_business_day(received, LEGAL_BUSINESS_DAYS)
     }
 
-    /// Number of business days in (from_date, to_date], used by the simulator's H467 check.
+    /// Number of business days in (from_date, to_date]. H467 itself compares timestamps; use
+    /// [`BusinessCalendar::business_days_before`] for that.
     pub fn business_days_between(
         &self,
         from: NaiveDate,
@@ -410,6 +450,41 @@ mod tests {
         let c = cal();
         // Tue 2028-02-29 is a business day; receipt Mon 28 (bayram) -> Tue 29, Wed 1, Thu 2.
         assert_eq!(deadline_day(&c, "2028-02-28"), d("2028-03-02"));
+    }
+
+    #[test]
+    fn business_days_before_keeps_the_time_of_day() {
+        let c = cal();
+        // Mon 23 Nov 2026 13:00 → Fri, Thu, Wed: Wed 18 Nov 13:00 (across a weekend).
+        assert_eq!(
+            c.business_days_before(utc("2026-11-23T13:00:00+03:00"), 3),
+            Ok(utc("2026-11-18T13:00:00+03:00"))
+        );
+        // Mon 2 Nov 2026: Fri 30 Oct, (Thu 29 Oct holiday), Wed 28 Oct half day, Tue 27 Oct.
+        let mon = utc("2026-11-02T08:15:30+03:00");
+        assert_eq!(
+            c.business_days_before(mon, 3),
+            Ok(utc("2026-10-27T08:15:30+03:00"))
+        );
+        let strict = cal().with_half_days_business(false);
+        assert_eq!(
+            strict.business_days_before(mon, 3),
+            Ok(utc("2026-10-26T08:15:30+03:00"))
+        );
+        // From a Saturday the count starts on Friday.
+        assert_eq!(
+            c.business_days_before(utc("2026-11-21T23:30:00+03:00"), 1),
+            Ok(utc("2026-11-20T23:30:00+03:00"))
+        );
+        // The local date decides: 22:30 UTC Sunday is already Monday 01:30 in Istanbul.
+        assert_eq!(
+            c.business_days_before(utc("2026-11-22T22:30:00Z"), 1),
+            Ok(utc("2026-11-20T01:30:00+03:00"))
+        );
+        assert!(matches!(
+            c.business_days_before(utc("2020-01-02T12:00:00+03:00"), 3),
+            Err(CalendarError::OutOfRange(..))
+        ));
     }
 
     #[test]

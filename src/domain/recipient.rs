@@ -32,6 +32,11 @@ pub enum RecipientError {
     NeedsPhone(ConsentType),
     #[error("EPOSTA consents need an e-mail address")]
     NeedsEmail,
+    #[error(
+        "MESAJ consents need a Turkish mobile number (+905…); landlines and foreign numbers \
+         can be recorded for ARAMA only"
+    )]
+    NeedsTurkishMobile,
 }
 
 impl Recipient {
@@ -62,6 +67,36 @@ impl Recipient {
             }
             (Recipient::Phone(_), ConsentType::Eposta) => Err(RecipientError::NeedsEmail),
             _ => Ok(()),
+        }
+    }
+
+    /// [`Recipient::check_type`] plus the number plan İYS applies to SMS: a MESAJ consent must
+    /// be for a Turkish mobile (`+905XXXXXXXXX`, API-NOTES §4). A landline cannot receive the
+    /// messages the consent is for, and İYS's strict check answers H121 for it, so intake
+    /// channels that create new MESAJ consents refuse it up front instead of queueing a
+    /// movement İYS will refuse.
+    pub fn check_registrable(&self, t: ConsentType) -> Result<(), RecipientError> {
+        self.check_type(t)?;
+        if t == ConsentType::Mesaj && !self.is_turkish_mobile() {
+            return Err(RecipientError::NeedsTurkishMobile);
+        }
+        Ok(())
+    }
+
+    /// Parses and applies [`Recipient::check_registrable`].
+    pub fn parse_registrable(input: &str, t: ConsentType) -> Result<Self, RecipientError> {
+        let r = Self::parse(input)?;
+        r.check_registrable(t)?;
+        Ok(r)
+    }
+
+    /// `+905` and nine more digits: the Turkish mobile range (operators' 5xx prefixes).
+    pub fn is_turkish_mobile(&self) -> bool {
+        match self {
+            Recipient::Phone(p) => {
+                p.len() == 13 && p.starts_with("+905") && p[1..].bytes().all(|b| b.is_ascii_digit())
+            }
+            Recipient::Email(_) => false,
         }
     }
 
@@ -261,6 +296,28 @@ mod tests {
         assert!(Recipient::parse_for("0532 123 45 67", ConsentType::Eposta).is_err());
         assert!(Recipient::parse_for("a@b.com", ConsentType::Mesaj).is_err());
         assert!(Recipient::parse_for("a@bc.com", ConsentType::Eposta).is_ok());
+    }
+
+    #[test]
+    fn mesaj_needs_a_turkish_mobile() {
+        let landline = Recipient::parse("0212 123 00 00").unwrap();
+        assert!(!landline.is_turkish_mobile());
+        assert_eq!(landline.check_registrable(ConsentType::Arama), Ok(()));
+        assert_eq!(
+            landline.check_registrable(ConsentType::Mesaj),
+            Err(RecipientError::NeedsTurkishMobile)
+        );
+        assert_eq!(
+            Recipient::parse_registrable("+14158675309", ConsentType::Mesaj),
+            Err(RecipientError::NeedsTurkishMobile)
+        );
+        let mobile = Recipient::parse_registrable("0532 123 45 67", ConsentType::Mesaj).unwrap();
+        assert!(mobile.is_turkish_mobile());
+        assert_eq!(
+            Recipient::parse_registrable("a@bc.com", ConsentType::Mesaj),
+            Err(RecipientError::NeedsPhone(ConsentType::Mesaj))
+        );
+        assert!(Recipient::parse_registrable("a@bc.com", ConsentType::Eposta).is_ok());
     }
 
     #[test]

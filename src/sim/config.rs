@@ -1,7 +1,7 @@
 //! Simulator settings. The defaults reproduce production İYS as documented; the switches cover
 //! the points API-NOTES marks unknown ([U]) or contradictory (§9, §10, §5 R4).
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// An API user of the HS (created on hs.iys.org.tr in real life).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -24,16 +24,23 @@ pub enum EqualConsentDatePolicy {
     Accept,
 }
 
-/// How the H467 cutoff is computed (R4, [U]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+/// How the H467 "üç iş günü" cutoff is computed (R4: İYS documents neither the counting nor
+/// whether holidays count, [U]). Business days come from the simulator's own calendar
+/// ([`super::business_days`]); `half_days_business` decides arife half days.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
+#[value(rename_all = "snake_case")]
 pub enum ThreeDayCutoff {
-    /// API-NOTES §5 R4 simulator rule: cutoff = now − 3 business days at the same local time of
-    /// day; reject when `consentDate < cutoff`.
+    /// API-NOTES §5 R4 simulator rule: cutoff = now − 3 business days (Mon–Fri without full
+    /// holidays) at the same Istanbul time of day; refuse when `consentDate < cutoff`, a full
+    /// timestamp compare.
     #[default]
     Timestamp,
-    /// The legal reading iys-relay's deadlines use: accept until 23:59:59 Istanbul time of the
-    /// 3rd business day after the consent's local date.
+    /// CODE:restruct's reading (R4): count the Mon–Fri days after `consentDate`'s Istanbul date
+    /// up to and including today (holidays ignored, time of day ignored); refuse at 3 or more.
+    CalendarDays,
+    /// The legal-deadline reading: accept until 23:59:59 Istanbul time of the 3rd business day
+    /// after the consent's local date.
     EndOfThirdBusinessDay,
 }
 
@@ -58,7 +65,9 @@ pub struct SimConfig {
     /// Status answering a single status query for an unknown consent: 404 (errors body),
     /// 204 (empty) or 200 (`{}`).
     pub status_not_found: u16,
-    /// MESAJ recipients must match `^\+905\d{9}$` (Turkish mobiles).
+    /// MESAJ recipients must be Turkish mobiles (`^\+905\d{9}$`); anything else, a landline
+    /// (`+90212…`) or a foreign number, gets 422 H121 on adds and batches. ARAMA may still be a
+    /// landline. Off by default: İYS documents the rule (§4) but its enforcement is [U].
     pub strict_turkish_mobile: bool,
     /// 10/s (H124), 1000/h status (H086), 100/h history (H089), 100/h token (H084).
     pub rate_limits_enabled: bool,
@@ -112,7 +121,8 @@ mod tests {
             brands = [1, 2]
             consent_limit = 10
             equal_consent_date_policy = "accept"
-            three_day_cutoff = "end_of_third_business_day"
+            three_day_cutoff = "calendar_days"
+            strict_turkish_mobile = true
             [[users]]
             username = "u"
             password = "p"
@@ -124,7 +134,12 @@ mod tests {
         assert_eq!(c.consent_limit, Some(10));
         assert_eq!(c.batch_processing_delay, 300);
         assert_eq!(c.equal_consent_date_policy, EqualConsentDatePolicy::Accept);
-        assert_eq!(c.three_day_cutoff, ThreeDayCutoff::EndOfThirdBusinessDay);
+        assert_eq!(c.three_day_cutoff, ThreeDayCutoff::CalendarDays);
+        assert!(c.strict_turkish_mobile);
+        let d = SimConfig::default();
+        assert_eq!(d.three_day_cutoff, ThreeDayCutoff::Timestamp);
+        assert!(!d.strict_turkish_mobile);
+        assert!(toml::from_str::<SimConfig>("three_day_cutoff = \"weekly\"").is_err());
         assert!(c.rate_limits_enabled);
         assert!(toml::from_str::<SimConfig>("bogus = 1").is_err());
     }

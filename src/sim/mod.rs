@@ -9,6 +9,7 @@
 
 mod auth;
 mod batch;
+mod business_days;
 mod changes_file;
 pub mod config;
 mod consents;
@@ -19,13 +20,14 @@ mod pull;
 mod push;
 mod rules;
 pub mod state;
+mod validate;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use axum::Router;
 use axum::extract::{ConnectInfo, Request, State as AxState};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -35,9 +37,9 @@ use tokio::task::JoinHandle;
 pub use config::{EqualConsentDatePolicy, SimConfig, SimUser, ThreeDayCutoff};
 pub use state::{LoggedRequest, PushAttempt, SimMovement, SimRecord};
 
-use crate::domain::calendar::BusinessCalendar;
 use crate::domain::time::Clock;
 use crate::domain::{ConsentType, RecipientType, Source, Status};
+use business_days::SimCalendar;
 use errors::{ApiError, ErrorItem, LoggedCode};
 use limits::Limit;
 use rules::ValidConsent;
@@ -63,19 +65,20 @@ pub struct Simulator {
 struct Inner {
     cfg: SimConfig,
     clock: Arc<dyn Clock>,
-    cal: BusinessCalendar,
+    cal: SimCalendar,
     state: Mutex<State>,
     http: reqwest::Client,
     pushes: Mutex<Vec<JoinHandle<()>>>,
 }
 
-/// The caller's address (or `local` under `oneshot`), the key of the per-IP limits.
+/// The caller's address, the key of every rate limit (İYS counts per IP, §7). In-process
+/// callers (`oneshot`, no socket) have no peer address and share the fixed key `local`.
 #[derive(Debug, Clone)]
 pub(crate) struct ClientIp(pub String);
 
 impl Simulator {
     pub fn new(config: SimConfig, clock: Arc<dyn Clock>) -> Self {
-        let cal = BusinessCalendar::turkish().with_half_days_business(config.half_days_business);
+        let cal = SimCalendar::turkish(config.half_days_business);
         let http = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(config.push_timeout.max(1)))
             .build()
@@ -100,7 +103,7 @@ impl Simulator {
         self.inner.clock.now()
     }
 
-    pub(crate) fn calendar(&self) -> &BusinessCalendar {
+    pub(crate) fn calendar(&self) -> &SimCalendar {
         &self.inner.cal
     }
 
@@ -290,13 +293,6 @@ fn normalise(recipient: &str) -> String {
     }
 }
 
-/// Per-second limit key: the token when there is one, else the caller's address.
-fn client_key(headers: &HeaderMap, ip: &str) -> String {
-    auth::bearer(headers)
-        .map(|t| format!("t:{t}"))
-        .unwrap_or_else(|| format!("ip:{ip}"))
-}
-
 /// Runs before every route: due batches, forced failures, the 10/s limit, and the request log.
 async fn gate(AxState(sim): AxState<Simulator>, mut req: Request, next: Next) -> Response {
     let ip = req
@@ -315,11 +311,11 @@ async fn gate(AxState(sim): AxState<Simulator>, mut req: Request, next: Next) ->
     let forced = {
         let mut st = sim.lock();
         let forced = st.fail_next.pop_front().or_else(|| st.outage.clone());
+        // İYS counts 10/s per client IP, whatever token (or none) the call carries: several
+        // tokens from one address share one budget.
         let limited = forced.is_none()
             && sim.config().rate_limits_enabled
-            && !st
-                .limiter
-                .hit(Limit::PerSecond, &client_key(req.headers(), &ip), now);
+            && !st.limiter.hit(Limit::PerSecond, &ip, now);
         forced.or_else(|| limited.then(|| (429, Limit::PerSecond.code().to_string())))
     };
     let resp = match forced {

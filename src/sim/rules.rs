@@ -1,16 +1,16 @@
 //! İYS's validation and business rules for one consent (API-NOTES §5), in the documented order:
 //! stateless field checks accumulate into one errors array; stateful rules stop at the first.
 
-use chrono::{DateTime, Datelike, NaiveDateTime, TimeZone, Utc, Weekday};
-use chrono_tz::Europe::Istanbul;
+use chrono::{DateTime, NaiveDateTime, Utc};
 use serde_json::{Map, Value};
 
+use super::business_days::{self, SimCalendar};
 use super::config::{EqualConsentDatePolicy, SimConfig, ThreeDayCutoff};
 use super::errors::ErrorItem;
 use super::state::SimRecord;
-use crate::domain::calendar::BusinessCalendar;
+use super::validate;
 use crate::domain::time::{IYS_FORMAT, from_iys};
-use crate::domain::{ConsentType, Recipient, RecipientType, Source, Status};
+use crate::domain::{ConsentType, RecipientType, Source, Status};
 
 const ALLOWED_FIELDS: [&str; 8] = [
     "recipientType",
@@ -28,7 +28,7 @@ const H175_BATCH_TEXT: &str =
 
 pub struct Ctx<'a> {
     pub cfg: &'a SimConfig,
-    pub cal: &'a BusinessCalendar,
+    pub cal: &'a SimCalendar,
     pub now: DateTime<Utc>,
 }
 
@@ -69,33 +69,24 @@ pub fn check_recipient(
         None => raw.contains('@'),
     };
     if wants_email {
-        return match Recipient::parse(raw) {
-            Ok(Recipient::Email(e)) if raw.contains('@') => Ok(e),
-            _ => Err(vec![ErrorItem::new("H120").at("recipient").value(val)]),
-        };
+        return validate::email(raw)
+            .ok_or_else(|| vec![ErrorItem::new("H120").at("recipient").value(val)]);
     }
-    let h121 = || ErrorItem::new("H121").at("recipient").value(val.clone());
-    // İYS wants E.164 exactly (no national forms, no spaces), so re-parsing must give the input back.
-    let valid = raw.starts_with('+')
-        && matches!(Recipient::parse(raw), Ok(Recipient::Phone(ref p)) if p == raw);
+    let check = validate::phone(raw);
     let mut errs = Vec::new();
-    if raw.chars().count() > 15 {
+    if check.too_long {
         errs.push(ErrorItem::new(too_long).at("recipient").value(val.clone()));
     }
-    let strict_ok = !(strict_mobile && t == Some(ConsentType::Mesaj)) || is_tr_mobile(raw);
-    if !valid || !strict_ok {
-        errs.push(h121());
+    let strict_ok =
+        !(strict_mobile && t == Some(ConsentType::Mesaj)) || validate::is_turkish_mobile(raw);
+    if check.invalid || !strict_ok {
+        errs.push(ErrorItem::new("H121").at("recipient").value(val));
     }
     if errs.is_empty() {
         Ok(raw.to_string())
     } else {
         Err(errs)
     }
-}
-
-/// `^\+905\d{9}$`
-fn is_tr_mobile(s: &str) -> bool {
-    s.len() == 13 && s.starts_with("+905") && s[4..].bytes().all(|b| b.is_ascii_digit())
 }
 
 fn parse_enum<T: std::str::FromStr>(
@@ -306,39 +297,27 @@ fn has_iys_shape(s: &str) -> bool {
         })
 }
 
-/// H467: was the consent taken more than three business days ago?
+/// Business days İYS allows between taking a consent and registering it (H467).
+const WINDOW_BUSINESS_DAYS: u32 = 3;
+
+/// H467: was the consent taken more than three business days ago, in the configured reading?
 pub fn too_old(consent: DateTime<Utc>, ctx: &Ctx) -> bool {
-    let business = |d: chrono::NaiveDate| {
-        // Outside the holiday data, fall back to Mon–Fri rather than failing the request.
-        ctx.cal
-            .is_business_day(d)
-            .unwrap_or(!matches!(d.weekday(), Weekday::Sat | Weekday::Sun))
-    };
     match ctx.cfg.three_day_cutoff {
-        ThreeDayCutoff::Timestamp => {
-            let local = ctx.now.with_timezone(&Istanbul);
-            let mut d = local.date_naive();
-            let mut found = 0;
-            while found < 3 {
-                match d.pred_opt() {
-                    Some(p) => d = p,
-                    None => return false,
-                }
-                if business(d) {
-                    found += 1;
-                }
-            }
-            let cutoff = Istanbul
-                .from_local_datetime(&d.and_time(local.time()))
-                .earliest()
-                .map(|c| c.with_timezone(&Utc));
-            cutoff.is_some_and(|c| consent < c)
+        ThreeDayCutoff::Timestamp => ctx
+            .cal
+            .minus_business_days(ctx.now, WINDOW_BUSINESS_DAYS)
+            .is_some_and(|cutoff| consent < cutoff),
+        ThreeDayCutoff::CalendarDays => {
+            let days = business_days::weekdays_after(
+                business_days::local_date(consent),
+                business_days::local_date(ctx.now),
+            );
+            days >= i64::from(WINDOW_BUSINESS_DAYS)
         }
-        ThreeDayCutoff::EndOfThirdBusinessDay => match ctx.cal.iys_deadline(consent) {
-            Ok(deadline) => ctx.now > deadline,
-            // Only dates outside the data get here; those far in the past are certainly too old.
-            Err(_) => consent < ctx.now - chrono::Duration::days(7),
-        },
+        ThreeDayCutoff::EndOfThirdBusinessDay => ctx
+            .cal
+            .end_of_nth_business_day_after(consent, WINDOW_BUSINESS_DAYS)
+            .is_none_or(|deadline| ctx.now > deadline),
     }
 }
 

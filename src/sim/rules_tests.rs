@@ -16,7 +16,7 @@ fn check_with(
     cfg: &SimConfig,
     now: DateTime<Utc>,
 ) -> Result<ValidConsent, Vec<ErrorItem>> {
-    let cal = BusinessCalendar::turkish();
+    let cal = SimCalendar::turkish(true);
     validate_consent(
         &v,
         &Ctx {
@@ -245,6 +245,46 @@ fn end_of_third_business_day_cutoff() {
         )),
         ["H467"]
     );
+}
+
+#[test]
+fn calendar_days_cutoff() {
+    let cfg = SimConfig {
+        three_day_cutoff: ThreeDayCutoff::CalendarDays,
+        ..Default::default()
+    };
+    let c = |date: &str| with("consentDate", json!(date));
+    // Now Monday 09:00. Taken Thursday 23:59: Fri, Mon = 2 weekdays, accepted although the
+    // timestamp reading (cutoff Wednesday 09:00) would accept it too.
+    let monday = from_iys("2026-03-09 09:00:00").unwrap();
+    assert!(check_with(c("2026-03-05 23:59:59"), &cfg, monday).is_ok());
+    // Taken Wednesday 23:59: Thu, Fri, Mon = 3, refused whatever the time of day; the
+    // timestamp reading accepts it (later than Wednesday 09:00).
+    assert_eq!(
+        codes(check_with(c("2026-03-04 23:59:59"), &cfg, monday)),
+        ["H467"]
+    );
+    assert!(check_with(c("2026-03-04 23:59:59"), &SimConfig::default(), monday).is_ok());
+    // Holidays are not skipped: Mon 18 May 2026 → Tue 19 (holiday), Wed, Thu = 3.
+    let thursday = from_iys("2026-05-21 09:00:00").unwrap();
+    assert_eq!(
+        codes(check_with(c("2026-05-18 10:00:00"), &cfg, thursday)),
+        ["H467"]
+    );
+}
+
+#[test]
+fn strict_mobile_refuses_landline_mesaj_not_arama() {
+    let cfg = SimConfig {
+        strict_turkish_mobile: true,
+        ..Default::default()
+    };
+    let landline = with("recipient", json!("+902121230000"));
+    assert_eq!(codes(check_with(landline.clone(), &cfg, now())), ["H121"]);
+    let mut arama = landline;
+    arama["type"] = json!("ARAMA");
+    assert!(check_with(arama, &cfg, now()).is_ok());
+    assert!(check_with(good(), &cfg, now()).is_ok());
 }
 
 fn record(status: Status, date: &str) -> SimRecord {

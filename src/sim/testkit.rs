@@ -1,9 +1,11 @@
 //! Drives the simulator's router in-process (`tower::ServiceExt::oneshot`) on a ManualClock.
 
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::body::Body;
+use axum::extract::ConnectInfo;
 use axum::http::{Request, StatusCode, header};
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
@@ -69,7 +71,25 @@ impl Kit {
         body: Option<String>,
         content_type: &str,
     ) -> (StatusCode, Value) {
+        self.raw_from(None, method, path, token, body, content_type)
+            .await
+    }
+
+    /// [`Kit::raw`] as if it came over a socket from `peer` (what `serve` gives the router);
+    /// `None` is the in-process caller without a peer address.
+    pub async fn raw_from(
+        &self,
+        peer: Option<SocketAddr>,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<String>,
+        content_type: &str,
+    ) -> (StatusCode, Value) {
         let mut req = Request::builder().method(method).uri(path);
+        if let Some(p) = peer {
+            req = req.extension(ConnectInfo(p));
+        }
         if let Some(t) = token {
             req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
         }
@@ -114,6 +134,15 @@ impl Kit {
         let t = v["access_token"].as_str().unwrap().to_string();
         *self.token.lock().unwrap() = Some(t.clone());
         t
+    }
+
+    /// A new access token each call (the cached [`Kit::token`] is left alone).
+    pub async fn new_token(&self) -> String {
+        let (s, v) = self
+            .token_call(json!({"username":"sim","password":"sim","grant_type":"password"}))
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        v["access_token"].as_str().unwrap().to_string()
     }
 
     /// Drops the cached token (after the clock passed its 2 h life).

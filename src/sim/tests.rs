@@ -448,3 +448,70 @@ async fn outage_fail_next_and_request_log() {
         5
     );
 }
+
+/// Every read (single and multi status, history, the daily changes file, pull and the Rust
+/// accessors) answers from processed state: a movement waiting in a batch is invisible until
+/// the batch is processed, as in İYS, where a 202 means only "list accepted".
+#[tokio::test]
+async fn batch_items_are_invisible_until_processed() {
+    let kit = Kit::with(SimConfig {
+        rate_limits_enabled: false,
+        pull_lag: 0,
+        ..Default::default()
+    });
+    const OTHER: &str = "+905321234568";
+    // A stored ONAY that the batch turns into RET, and a new address the batch creates.
+    let (s, _) = kit
+        .post(&b("/consents"), consent(&kit, PHONE, "MESAJ", "ONAY", 10))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    kit.advance(1);
+    let list = json!([
+        consent(&kit, PHONE, "MESAJ", "RET", 1),
+        consent(&kit, OTHER, "MESAJ", "ONAY", 1),
+    ]);
+    let (s, v) = kit.post(&b("/consents/request"), list).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    let status_of = |r: &str| json!({"recipient": r, "recipientType": "BIREYSEL", "type": "MESAJ"});
+    let multi = json!({"recipients": [PHONE, OTHER]});
+    let history_len = |v: &Value| v["list"].as_array().map_or(0, Vec::len);
+    let today = "/changes/2026-03-04/file";
+    let csv_rows = |v: &Value| v.as_str().unwrap_or("").lines().count() - 1;
+
+    for wait in [0, 299] {
+        kit.advance(wait);
+        let (s, v) = kit.post(&b("/consents/status"), status_of(PHONE)).await;
+        assert_eq!((s, v["status"].as_str()), (StatusCode::OK, Some("ONAY")));
+        let (s, _) = kit.post(&b("/consents/status"), status_of(OTHER)).await;
+        assert_eq!(s, StatusCode::NOT_FOUND);
+        let (_, v) = kit
+            .post(&b("/consents/BIREYSEL/status/MESAJ"), multi.clone())
+            .await;
+        assert_eq!(v["list"], json!([PHONE]), "after {wait} s");
+        let (_, v) = kit.post(&b("/consents/history"), status_of(PHONE)).await;
+        assert_eq!(history_len(&v), 1);
+        let (_, v) = kit.post(&b("/consents/history"), status_of(OTHER)).await;
+        assert_eq!(history_len(&v), 0);
+        let (_, v) = kit.get(&b(today)).await;
+        assert_eq!(csv_rows(&v), 1, "{v}");
+        let (_, v) = kit.get(&b("/consents/changes?source=HS")).await;
+        assert_eq!(history_len(&v), 1);
+        let rec = kit
+            .sim
+            .record(BRAND, PHONE, RecipientType::Bireysel, ConsentType::Mesaj);
+        assert_eq!(rec.map(|r| r.status), Some(Status::Onay));
+        assert_eq!(kit.sim.movements(BRAND).len(), 1);
+    }
+
+    // The poll delay has passed: the next call of any kind sees both movements.
+    kit.advance(1);
+    let (_, v) = kit.post(&b("/consents/status"), status_of(PHONE)).await;
+    assert_eq!(v["status"], "RET");
+    let (_, v) = kit.post(&b("/consents/BIREYSEL/status/MESAJ"), multi).await;
+    assert_eq!(v["list"], json!([OTHER]));
+    let (_, v) = kit.post(&b("/consents/history"), status_of(PHONE)).await;
+    assert_eq!(history_len(&v), 2);
+    let (_, v) = kit.get(&b(today)).await;
+    assert_eq!(csv_rows(&v), 3);
+    assert_eq!(kit.sim.movements(BRAND).len(), 3);
+}

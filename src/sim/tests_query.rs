@@ -1,5 +1,6 @@
 //! Router-level tests: status, multi status, history, pull, push, rate limits, test hooks.
 
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use axum::http::{HeaderMap, StatusCode};
@@ -346,6 +347,8 @@ async fn per_second_limit_h124_uses_the_clock() {
     let kit = Kit::with(SimConfig::default());
     let body = key(PHONE, "MESAJ");
     kit.token().await;
+    // The token call counted against this second too.
+    kit.advance(1);
     for _ in 0..10 {
         assert_ne!(
             kit.post(&b("/consents/status"), body.clone()).await.0,
@@ -361,10 +364,96 @@ async fn per_second_limit_h124_uses_the_clock() {
     );
 }
 
+/// A single status call with `token` from `peer`.
+async fn status_as(kit: &Kit, peer: Option<SocketAddr>, token: &str) -> (StatusCode, Value) {
+    let body = key(PHONE, "MESAJ").to_string();
+    kit.raw_from(
+        peer,
+        "POST",
+        &b("/consents/status"),
+        Some(token),
+        Some(body),
+        "application/json",
+    )
+    .await
+}
+
+#[tokio::test]
+async fn per_second_limit_is_per_ip_not_per_token() {
+    let kit = Kit::with(SimConfig::default());
+    let ip = |last: u8| {
+        Some(SocketAddr::from((
+            [10, 0, 0, last],
+            40000 + u16::from(last),
+        )))
+    };
+    let (t1, t2) = (kit.new_token().await, kit.new_token().await);
+    kit.advance(1);
+    for i in 0..10 {
+        let t = if i % 2 == 0 { &t1 } else { &t2 };
+        // Another source port of the same address is the same client.
+        let peer = ip(1).map(|mut a| {
+            a.set_port(50000 + i);
+            a
+        });
+        assert_eq!(
+            status_as(&kit, peer, t).await.0,
+            StatusCode::NOT_FOUND,
+            "call {i}"
+        );
+    }
+    let (s, v) = status_as(&kit, ip(1), &t2).await;
+    assert_eq!((s, code(&v)), (StatusCode::TOO_MANY_REQUESTS, "H124"));
+    // Another address has its own budget, even with a token already used above.
+    assert_eq!(status_as(&kit, ip(2), &t1).await.0, StatusCode::NOT_FOUND);
+    kit.advance(1);
+    assert_eq!(status_as(&kit, ip(1), &t1).await.0, StatusCode::NOT_FOUND);
+}
+
+/// Through a real socket: the key comes from the peer address `serve` records.
+#[tokio::test]
+async fn per_second_limit_per_ip_over_a_socket() {
+    let kit = Kit::with(SimConfig::default());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let server = tokio::spawn(kit.sim.clone().serve(listener));
+    let http = reqwest::Client::new();
+    let token = || async {
+        let v: Value = http
+            .post(format!("{base}/oauth2/token"))
+            .json(&json!({"username":"sim","password":"sim","grant_type":"password"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v["access_token"].as_str().unwrap().to_string()
+    };
+    let (t1, t2) = (token().await, token().await);
+    assert_ne!(t1, t2);
+    kit.advance(1);
+    let mut statuses = Vec::new();
+    for i in 0..11 {
+        let r = http
+            .post(format!("{base}{}", b("/consents/status")))
+            .bearer_auth(if i % 2 == 0 { &t1 } else { &t2 })
+            .json(&key(PHONE, "MESAJ"))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(r.status().as_u16());
+    }
+    server.abort();
+    assert_eq!(statuses[..10], [404; 10], "{statuses:?}");
+    assert_eq!(statuses[10], 429, "{statuses:?}");
+}
+
 #[tokio::test]
 async fn hourly_limits_h086_h089_h084() {
     let kit = Kit::with(SimConfig::default());
     let body = key(PHONE, "MESAJ");
+    kit.token().await;
     for i in 0..1000 {
         if i % 10 == 0 {
             kit.advance(1);

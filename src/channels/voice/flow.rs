@@ -322,7 +322,7 @@ fn after_identified(s: &CallState) -> Stage {
 /// garbage ids fall back to number entry).
 fn turkish_mobile(raw: &str) -> Option<Recipient> {
     let r = Recipient::parse(raw).ok()?;
-    (r.as_str().starts_with("+905") && r.as_str().len() == 13).then_some(r)
+    r.is_turkish_mobile().then_some(r)
 }
 
 /// Ten typed digits `5XXXXXXXXX` (no leading zero), validated as a Turkish mobile.
