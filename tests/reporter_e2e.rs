@@ -527,6 +527,193 @@ async fn singles_are_paced_under_the_rate_limit(store: Arc<dyn Store>) {
     );
 }
 
+impl World {
+    /// Records an SMS movement with an exact consent time; returns its event id.
+    async fn record_at(
+        &self,
+        msg: &str,
+        recipient: &str,
+        status: Status,
+        at: DateTime<Utc>,
+    ) -> i64 {
+        let i = intent(msg, recipient, status, at);
+        self.app
+            .state
+            .ledger
+            .record(i)
+            .await
+            .expect("record")
+            .event_id
+    }
+
+    /// What the simulator holds for a MESAJ address: its status, `None` without a record.
+    fn held(&self, recipient: &str) -> Option<Status> {
+        self.sim
+            .record(
+                BRAND,
+                recipient,
+                RecipientType::Bireysel,
+                ConsentType::Mesaj,
+            )
+            .map(|r| r.status)
+    }
+
+    /// Reporter rounds with the clock moved on `step` between them, until nothing is open.
+    async fn quiesce(&self, step: Duration) {
+        for _ in 0..20 {
+            let r = self.reporter().run_once().await.unwrap();
+            let open = self.store.queue_summary(0).await.unwrap().by_state;
+            let open: i64 = open
+                .iter()
+                .filter(|(s, _)| matches!(s.as_str(), "pending" | "leased" | "batched"))
+                .map(|(_, n)| n)
+                .sum();
+            if open == 0 && r.claimed == 0 {
+                return;
+            }
+            self.clock.advance(step);
+        }
+        panic!("the reporter never went idle");
+    }
+}
+
+/// 60 people say EVET, the ONAYs go out in a batch, then each says RET before İYS processed
+/// the batch: every RET waits for its ONAY's outcome and İYS ends holding RET for all.
+async fn ret_behind_a_batched_onay_is_not_lost(store: Arc<dyn Store>) {
+    let w = World::start(store, "2026-03-04 10:00:00").await;
+    let people: Vec<String> = (0..60).map(|n| format!("+90533{n:07}")).collect();
+    for (n, p) in people.iter().enumerate() {
+        w.record(&format!("E{n}"), p, Status::Onay, Duration::seconds(2))
+            .await;
+    }
+    let r = w.reporter().run_once().await.unwrap();
+    assert_eq!(r.batches_submitted, 1, "{r:?}");
+    for (n, p) in people.iter().enumerate() {
+        w.record(&format!("R{n}"), p, Status::Ret, Duration::zero())
+            .await;
+    }
+    w.clock.advance(Duration::seconds(2));
+    let r = w.reporter().run_once().await.unwrap();
+    assert_eq!(
+        r.claimed, 0,
+        "the RETs wait behind their batched ONAYs: {r:?}"
+    );
+    w.quiesce(Duration::seconds(301)).await;
+    for p in &people {
+        assert_eq!(w.held(p), Some(Status::Ret), "İYS must hold the RET");
+    }
+    assert_eq!(w.suppression(&people[0]).await["may_send"], json!(false));
+}
+
+/// EVET then RET 140 ms apart (and a CRM's two movements both at 11:09:00): İYS keeps one
+/// date per second, so the RET goes out one second later and İYS ends holding it.
+async fn same_second_movements_end_with_the_last_word(store: Arc<dyn Store>) {
+    let w = World::start(store, "2026-03-04 11:09:00").await;
+    let t = w.now();
+    w.record_at("S1", PHONE, Status::Onay, t).await;
+    let other = "+905329876543";
+    w.record_at("M1", other, Status::Onay, t).await;
+    w.reporter().run_once().await.unwrap();
+    w.record_at("S2", PHONE, Status::Ret, t + Duration::milliseconds(140))
+        .await;
+    w.record_at("M2", other, Status::Ret, t).await;
+    w.quiesce(Duration::seconds(1)).await;
+    assert_eq!(w.held(PHONE), Some(Status::Ret));
+    assert_eq!(w.held(other), Some(Status::Ret));
+    let rec = w
+        .sim
+        .record(BRAND, PHONE, RecipientType::Bireysel, ConsentType::Mesaj)
+        .unwrap();
+    assert_eq!(
+        rec.consent_date,
+        Some(t + Duration::seconds(1)),
+        "never before the act, rounded up to the second"
+    );
+    assert!(
+        w.sim.request_log().iter().all(|l| l.status < 400),
+        "no request İYS had to refuse"
+    );
+}
+
+/// An agent's ONAY dated before a RET already at İYS is evidence only: not sent, not refused.
+async fn late_older_onay_is_not_sent(store: Arc<dyn Store>) {
+    let w = World::start(store, "2026-03-04 10:00:00").await;
+    w.confirmed_onay(PHONE).await;
+    w.record("R", PHONE, Status::Ret, Duration::minutes(2))
+        .await;
+    w.quiesce(Duration::seconds(1)).await;
+    let before = w.sim.request_log().len();
+    let late = w
+        .record("A", PHONE, Status::Onay, Duration::minutes(3))
+        .await;
+    w.quiesce(Duration::seconds(1)).await;
+    assert_eq!(w.job_state(late).await, JobState::Superseded);
+    assert_eq!(w.sim.request_log().len(), before, "no doomed request");
+    assert_eq!(w.held(PHONE), Some(Status::Ret));
+}
+
+/// H178 is read as a question. A citizen's ONAY in İYS from the same second as our RET: resent
+/// one second later. A citizen's RET dated after our ONAY: brought into the ledger, alerted.
+async fn out_of_order_refusals_are_resolved_against_iys_record(store: Arc<dyn Store>) {
+    let w = World::start(store, "2026-03-04 10:00:00").await;
+    w.confirmed_onay(PHONE).await;
+    let t = iys_relay::iys::reporter::planner::floor_second(w.now());
+    w.sim
+        .inject_citizen_action(
+            BRAND,
+            PHONE,
+            RecipientType::Bireysel,
+            ConsentType::Mesaj,
+            Status::Ret,
+            Source::IysMobil,
+            None,
+        )
+        .unwrap();
+    w.sim
+        .inject_citizen_action(
+            BRAND,
+            PHONE,
+            RecipientType::Bireysel,
+            ConsentType::Mesaj,
+            Status::Onay,
+            Source::IysWeb,
+            None,
+        )
+        .ok();
+    // The citizen's last word at İYS is ONAY at second t; our RET is from the same second.
+    let ours = w.record_at("R-same", PHONE, Status::Ret, t).await;
+    w.quiesce(Duration::seconds(1)).await;
+    let job = w.store.job_for_event(ours).await.unwrap().unwrap();
+    assert_eq!(job.state, JobState::Done, "{job:?}");
+    assert_eq!(w.held(PHONE), Some(Status::Ret));
+
+    // A second person: our ONAY from a minute ago, the citizen's RET in İYS now (not pulled).
+    let other = "+905329876543";
+    w.sim
+        .inject_citizen_action(
+            BRAND,
+            other,
+            RecipientType::Bireysel,
+            ConsentType::Mesaj,
+            Status::Ret,
+            Source::IysMobil,
+            None,
+        )
+        .ok();
+    let onay = w
+        .record("O-old", other, Status::Onay, Duration::minutes(1))
+        .await;
+    w.quiesce(Duration::seconds(1)).await;
+    assert_eq!(w.job_state(onay).await, JobState::Superseded);
+    assert_eq!(w.held(other), Some(Status::Ret), "İYS's newer word stands");
+    assert_eq!(w.suppression(other).await["may_send"], json!(false));
+    let alerts = w.store.alerts(10).await.unwrap();
+    assert!(
+        alerts.iter().any(|a| a.kind == AlertKind::IysNewer),
+        "{alerts:?}"
+    );
+}
+
 on_both_backends!(
     singles_are_paced_under_the_rate_limit,
     sms_ret_is_reported_and_accepted,
@@ -537,4 +724,8 @@ on_both_backends!(
     unreachable_deadline_expires_with_an_alert,
     citizen_ret_in_iys_reaches_suppression_after_one_pull,
     push_receiver_authenticates_dedupes_and_ignores_the_test_record,
+    ret_behind_a_batched_onay_is_not_lost,
+    same_second_movements_end_with_the_last_word,
+    late_older_onay_is_not_sent,
+    out_of_order_refusals_are_resolved_against_iys_record,
 );

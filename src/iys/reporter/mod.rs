@@ -327,7 +327,10 @@ impl Reporter {
             }
         }
         let ready = self.date(ready, report).await?;
-        let ready = self.precheck_rets(ready, report).await?;
+        let mut ready = self.precheck_rets(ready, report).await?;
+        for r in &mut ready {
+            r.job.iys_date = Some(r.date);
+        }
         let dates: Vec<(i64, DateTime<Utc>)> = ready.iter().map(|r| (r.job.id, r.date)).collect();
         self.store
             .stamp_iys_dates(&self.owner, &dates, self.now())
