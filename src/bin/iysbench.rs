@@ -6,8 +6,12 @@
 //! * `trickle`: movements arriving one at a time in real time with the real reporter loop; reports
 //!   İYS requests per event and receipt → acceptance latency (median, p90, max).
 //!
+//! * `outage`: N pending movements while İYS answers 503 for `--outage-seconds` (manual clock,
+//!   one reporter round a second); counts İYS requests during the outage and until all is done.
+//!
 //! Usage: `iysbench backlog [--events N] [--database-url URL]`,
-//!        `iysbench trickle [--events N] [--interval-ms MS] [--database-url URL]`.
+//!        `iysbench trickle [--events N] [--interval-ms MS] [--database-url URL]`,
+//!        `iysbench outage [--events N] [--outage-seconds S] [--database-url URL]`.
 //! The default database is a fresh SQLite file in a temp directory.
 
 use std::sync::Arc;
@@ -39,6 +43,14 @@ enum Mode {
     Backlog {
         #[arg(long, default_value_t = 100_000)]
         events: usize,
+        #[arg(long)]
+        database_url: Option<String>,
+    },
+    Outage {
+        #[arg(long, default_value_t = 5000)]
+        events: usize,
+        #[arg(long, default_value_t = 60)]
+        outage_seconds: i64,
         #[arg(long)]
         database_url: Option<String>,
     },
@@ -97,7 +109,11 @@ fn open_jobs(by_state: &[(String, i64)]) -> i64 {
         .sum()
 }
 
-async fn backlog(events: usize, url: Option<String>) -> anyhow::Result<()> {
+/// A manual-clock world with `events` pending ONAYs: the store, the simulator, the app.
+async fn seeded(
+    events: usize,
+    url: Option<String>,
+) -> anyhow::Result<(Arc<dyn Store>, ManualClock, Simulator, App)> {
     let (store, url) = open_store(url).await?;
     // Monday 10:00 Istanbul: the whole backlog is well inside its deadline.
     let clock =
@@ -129,7 +145,17 @@ async fn backlog(events: usize, url: Option<String>) -> anyhow::Result<()> {
         "seeded {events} pending movements in {:.1} s",
         started.elapsed().as_secs_f64()
     );
+    Ok((store, clock, sim, app))
+}
 
+/// Reporter rounds until no job is open, `step` of simulated time between rounds.
+async fn drain(
+    app: &App,
+    store: &Arc<dyn Store>,
+    clock: &ManualClock,
+    events: usize,
+    step: chrono::Duration,
+) -> anyhow::Result<()> {
     let reporter = app.reporter.clone().context("reporter")?;
     let started = Instant::now();
     for round in 0..100_000 {
@@ -143,7 +169,7 @@ async fn backlog(events: usize, url: Option<String>) -> anyhow::Result<()> {
             break;
         }
         // Nothing due now (batches waiting for their poll): let simulated time pass.
-        clock.advance(chrono::Duration::seconds(30));
+        clock.advance(step);
     }
     let q = store.queue_summary(1).await?;
     let done = q
@@ -154,7 +180,30 @@ async fn backlog(events: usize, url: Option<String>) -> anyhow::Result<()> {
     if done as usize != events {
         bail!("only {done} of {events} done: {:?}", q.by_state);
     }
+    Ok(())
+}
+
+async fn backlog(events: usize, url: Option<String>) -> anyhow::Result<()> {
+    let (store, clock, sim, app) = seeded(events, url).await?;
+    drain(&app, &store, &clock, events, chrono::Duration::seconds(30)).await?;
     report("backlog", events, &sim, None);
+    Ok(())
+}
+
+async fn outage(events: usize, seconds: i64, url: Option<String>) -> anyhow::Result<()> {
+    let (store, clock, sim, app) = seeded(events, url).await?;
+    let reporter = app.reporter.clone().context("reporter")?;
+    sim.set_outage(Some((503, "H192".into())));
+    let end = clock.now() + chrono::Duration::seconds(seconds);
+    while clock.now() < end {
+        reporter.run_once().await?;
+        clock.advance(chrono::Duration::seconds(1));
+    }
+    sim.set_outage(None);
+    let during = sim.request_log().len();
+    eprintln!("{during} İYS requests during a {seconds} s outage with {events} movements waiting");
+    drain(&app, &store, &clock, events, chrono::Duration::seconds(30)).await?;
+    report("outage", events, &sim, None);
     Ok(())
 }
 
@@ -233,6 +282,11 @@ async fn main() -> anyhow::Result<()> {
             events,
             database_url,
         } => backlog(events, database_url).await,
+        Mode::Outage {
+            events,
+            outage_seconds,
+            database_url,
+        } => outage(events, outage_seconds, database_url).await,
         Mode::Trickle {
             events,
             interval_ms,
