@@ -771,31 +771,41 @@ async fn run_case(ts: common::TestStore, h: &History) -> Result<(), String> {
 }
 
 /// Name of a migrated, empty database that cases copy (`CREATE DATABASE … TEMPLATE`), which is
-/// much faster than migrating a fresh database for every case (and every shrink step).
-static PG_TEMPLATE: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+/// much faster than migrating a fresh database for every case (and every shrink step). Made
+/// once per process, on a runtime of its own that is gone (connections closed) before any copy.
+fn pg_template(admin: &str) -> String {
+    static TEMPLATE: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+    let mut t = TEMPLATE.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(name) = &*t {
+        return name.clone();
+    }
+    let admin = admin.to_string();
+    let name = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            let url = common::fresh_pg_database(&admin).await;
+            let s = iys_relay::store::connect(&url, 1).await.expect("pg store");
+            s.migrate().await.expect("migrate template");
+            url::Url::parse(&url)
+                .expect("url")
+                .path()
+                .trim_start_matches('/')
+                .to_string()
+        })
+    })
+    .join()
+    .expect("template thread");
+    *t = Some(name.clone());
+    name
+}
 
 async fn pg_from_template() -> common::TestStore {
     let admin = common::pg_admin_url().expect("PostgreSQL");
     sqlx::any::install_default_drivers();
-    let template = {
-        let existing = PG_TEMPLATE.lock().unwrap().clone();
-        match existing {
-            Some(t) => t,
-            None => {
-                let url = common::fresh_pg_database(&admin).await;
-                let s = iys_relay::store::connect(&url, 2).await.expect("pg store");
-                s.migrate().await.expect("migrate template");
-                drop(s);
-                let name = url::Url::parse(&url)
-                    .unwrap()
-                    .path()
-                    .trim_start_matches('/')
-                    .to_string();
-                *PG_TEMPLATE.lock().unwrap() = Some(name.clone());
-                name
-            }
-        }
-    };
+    let template = pg_template(&admin);
     let name = format!("m_{}", uuid::Uuid::new_v4().simple());
     let pool = sqlx::AnyPool::connect(&admin).await.expect("connect admin");
     // The template's last pool may still be closing its connections.
@@ -927,3 +937,177 @@ fn sqlite_ledger_and_iys_agree_once_idle() {
 fn postgres_ledger_and_iys_agree_once_idle() {
     campaign(Backend::Postgres);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Fixed histories: the known failure modes (and two controls) as named tests, so a report says
+// which one broke. They run through the same harness as the random ones.
+
+fn one(person: u8, ctype: ConsentType) -> Addr {
+    Addr {
+        person,
+        brand: 0,
+        ctype,
+    }
+}
+
+fn rec(gap: Gap, person: u8, status: Status, via: Via) -> Op {
+    Op::Record {
+        gap,
+        addr: one(person, ConsentType::Mesaj),
+        status,
+        via,
+    }
+}
+
+fn hist(ops: Vec<Op>) -> History {
+    History {
+        people: 6,
+        brands: 1,
+        ops,
+    }
+}
+
+/// Five ONAYs go out in an async batch; a RET for one of them arrives before the batch is
+/// polled. İYS does not list the ONAY yet, so the RET must not end `nothing_to_revoke`.
+fn ret_behind_onay_in_unpolled_batch() -> History {
+    hist(vec![
+        Op::Burst {
+            brand: 0,
+            ctype: ConsentType::Mesaj,
+            from: 0,
+            count: 5,
+            statuses: 0,
+            via: Via::SmsKeyword,
+        },
+        Op::Round,
+        rec(Gap::Secs(40), 0, Status::Ret, Via::SmsKeyword),
+        Op::Round,
+    ])
+}
+
+/// ONAY reported, then a RET in the same second (İYS's consentDate has whole seconds and must
+/// be strictly later: H178).
+fn two_movements_in_one_second() -> History {
+    hist(vec![
+        rec(Gap::Ms(0), 0, Status::Onay, Via::SmsKeyword),
+        Op::Round,
+        rec(Gap::Ms(300), 0, Status::Ret, Via::SmsKeyword),
+        Op::Round,
+    ])
+}
+
+/// A CRM that keeps minutes only: ONAY at 10:09:00 reported, then RET also at 10:09:00.
+fn agent_minutes_only_onay_then_ret() -> History {
+    hist(vec![
+        Op::Wait(Gap::Mins(9)),
+        rec(Gap::Secs(5), 0, Status::Onay, Via::AgentNoSeconds),
+        Op::Round,
+        rec(Gap::Secs(20), 0, Status::Ret, Via::AgentNoSeconds),
+        Op::Round,
+    ])
+}
+
+/// The reporter is killed right after İYS accepted its batch (the relay never stored the
+/// requestId); a RET for one of those ONAYs arrives while İYS is still processing the batch.
+fn killed_after_batch_accepted_then_ret() -> History {
+    hist(vec![
+        Op::Burst {
+            brand: 0,
+            ctype: ConsentType::Mesaj,
+            from: 0,
+            count: 5,
+            statuses: 0,
+            via: Via::SmsKeyword,
+        },
+        // Request 1 is the token, request 2 the batch.
+        Op::Kill { after: 2 },
+        rec(Gap::Secs(40), 0, Status::Ret, Via::SmsKeyword),
+        Op::Round,
+    ])
+}
+
+/// A RET (minutes-only time 10:00:00) finds nothing to revoke; then an older ONAY (10:59:56,
+/// an agent with seconds, entered later) arrives. The ledger's current movement stays the RET;
+/// the reporter must not put the older ONAY into İYS.
+fn late_older_onay_after_ret() -> History {
+    hist(vec![
+        rec(Gap::Ms(100), 0, Status::Ret, Via::AgentNoSeconds),
+        Op::Round,
+        rec(Gap::Ms(10), 0, Status::Onay, Via::Agent),
+    ])
+}
+
+/// Control (passes today): movements during a 503 outage go out once İYS is back.
+fn control_outage_then_recovery() -> History {
+    hist(vec![
+        rec(Gap::Ms(0), 0, Status::Onay, Via::SmsKeyword),
+        Op::Round,
+        Op::OutageStart(OutageKind::Unavailable),
+        rec(Gap::Secs(30), 0, Status::Ret, Via::WebLink),
+        rec(Gap::Secs(1), 1, Status::Onay, Via::Ivr),
+        Op::Round,
+        Op::Wait(Gap::Secs(20)),
+        Op::Round,
+        Op::OutageEnd,
+        Op::Wait(Gap::Mins(2)),
+        Op::Round,
+    ])
+}
+
+/// Control (passes today): a citizen's RET in İYS reaches the ledger through the pull.
+fn control_citizen_ret_in_iys() -> History {
+    hist(vec![
+        rec(Gap::Ms(0), 0, Status::Onay, Via::SmsKeyword),
+        Op::Round,
+        Op::Wait(Gap::Mins(5)),
+        Op::Citizen {
+            addr: one(0, ConsentType::Mesaj),
+            status: Status::Ret,
+            source: Source::IysKisamesaj,
+        },
+        Op::Wait(Gap::Mins(1)),
+        rec(Gap::Secs(1), 1, Status::Onay, Via::WebLink),
+        Op::Round,
+    ])
+}
+
+fn scenario(backend: Backend, h: History) {
+    if backend == Backend::Postgres && common::pg_admin_url().is_none() {
+        return;
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let ts = rt.block_on(new_store(backend));
+    let url = ts.url.clone();
+    let r = rt.block_on(run_case(ts, &h));
+    if backend == Backend::Postgres {
+        rt.block_on(drop_pg(&url));
+    }
+    if let Err(e) = r {
+        panic!("[{backend:?}] {e}\nhistory: {h:?}");
+    }
+}
+
+macro_rules! scenarios {
+    ($($name:ident),+ $(,)?) => {
+        mod sqlite_scenarios {
+            $( #[test] fn $name() { super::scenario(super::Backend::Sqlite, super::$name()) } )+
+        }
+        mod postgres_scenarios {
+            $( #[test] fn $name() { super::scenario(super::Backend::Postgres, super::$name()) } )+
+        }
+    };
+}
+
+scenarios!(
+    ret_behind_onay_in_unpolled_batch,
+    two_movements_in_one_second,
+    agent_minutes_only_onay_then_ret,
+    killed_after_batch_accepted_then_ret,
+    late_older_onay_after_ret,
+    control_outage_then_recovery,
+    control_citizen_ret_in_iys,
+);
