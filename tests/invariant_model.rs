@@ -36,7 +36,8 @@
 //! ```
 //! `IYS_RELAY_MODEL_CASES` sets the number of cases (default 24), `IYS_RELAY_MODEL_SHRINK` the
 //! shrink budget (default 48 iterations; every iteration is a full case), `IYS_RELAY_MODEL_OPS`
-//! the longest history (default 40 operations).
+//! the longest history (default 40 operations); `IYS_RELAY_MODEL_TIMING=1` prints each case's
+//! store set-up / run / tear-down times on stderr.
 
 mod common;
 
@@ -893,7 +894,7 @@ fn campaign(backend: Backend) {
         if backend == Backend::Postgres {
             rt.block_on(drop_pg(&url));
         }
-        if std::env::var("MODEL_TIMING").is_ok() {
+        if std::env::var("IYS_RELAY_MODEL_TIMING").is_ok() {
             eprintln!(
                 "timing: store {:?} case {:?} drop {:?}",
                 t1 - t0,
@@ -912,9 +913,10 @@ fn campaign(backend: Backend) {
         r.map_err(TestCaseError::fail)
     });
     let runs = done.load(std::sync::atomic::Ordering::Relaxed);
+    let secs = started.elapsed().as_secs_f64();
     println!(
-        "[{backend:?}] {runs} case runs (of {cases} cases, shrinking included) in {:.1?}",
-        started.elapsed()
+        "[{backend:?}] {runs} case runs (of {cases} cases, shrinking included) in {secs:.1} s, {:.0} ms per case",
+        secs * 1000.0 / f64::from(runs.max(1))
     );
     if let Err(e) = result {
         panic!(
