@@ -1,6 +1,7 @@
 //! Shared test support: stores on both backends, intents, and a spawned app.
 #![allow(dead_code)]
 
+pub mod faulty_iys;
 pub mod procs;
 
 use std::sync::Arc;
@@ -16,6 +17,17 @@ pub struct TestStore {
     pub store: Arc<dyn Store>,
     pub url: String,
     _dir: Option<tempfile::TempDir>,
+}
+
+impl TestStore {
+    /// A store that needs nothing kept alive (a PostgreSQL database made by the caller).
+    pub fn from_parts(store: Arc<dyn Store>, url: String) -> Self {
+        Self {
+            store,
+            url,
+            _dir: None,
+        }
+    }
 }
 
 pub async fn sqlite() -> TestStore {
