@@ -115,6 +115,8 @@ pub enum AlertKind {
     Failed,
     /// An operator sent a failed or expired job back to the queue (info; notes the history).
     Requeued,
+    /// The audit found İYS and the ledger disagreeing and could not repair it (error).
+    AuditDivergence,
 }
 
 impl AlertKind {
@@ -124,12 +126,13 @@ impl AlertKind {
             AlertKind::Expired => "expired",
             AlertKind::Failed => "failed",
             AlertKind::Requeued => "requeued",
+            AlertKind::AuditDivergence => "audit_divergence",
         }
     }
     pub fn severity(self) -> &'static str {
         match self {
             AlertKind::TargetMissed => "warning",
-            AlertKind::Expired | AlertKind::Failed => "error",
+            AlertKind::Expired | AlertKind::Failed | AlertKind::AuditDivergence => "error",
             AlertKind::Requeued => "info",
         }
     }
@@ -139,6 +142,7 @@ impl AlertKind {
             Self::Expired,
             Self::Failed,
             Self::Requeued,
+            Self::AuditDivergence,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)
