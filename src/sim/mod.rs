@@ -272,7 +272,7 @@ impl Simulator {
 
     /// Sets the stored record of one consent as if İYS had lost whatever came after it (or had
     /// a record the HS never sent): no movement is logged and nothing is pushed, so only the
-    /// status queries see it. For tests of an HS's own agreement checks.
+    /// status queries see it, and v2 resends for the address are no longer recognised. For tests of an HS's own agreement checks.
     #[allow(clippy::too_many_arguments)]
     pub fn overwrite_record(
         &self,
@@ -290,9 +290,17 @@ impl Simulator {
         let recipient = normalise(recipient);
         let now = state::whole_second(self.now());
         let mut st = self.lock();
-        let records = &mut st.brand(brand_code).records;
+        let b = st.brand(brand_code);
+        // A lost movement is lost for v2's idempotency too: an identical resend is new again.
+        b.v2_seen.retain(|canonical, _| {
+            let v: serde_json::Value = serde_json::from_str(canonical).unwrap_or_default();
+            let rt = v["recipientType"].as_str().unwrap_or("BIREYSEL");
+            !(v["recipient"].as_str().map(normalise).as_deref() == Some(recipient.as_str())
+                && v["type"].as_str() == Some(consent_type.as_str())
+                && rt == recipient_type.as_str())
+        });
         let key = (recipient.clone(), recipient_type, consent_type);
-        let r = records.entry(key).or_insert_with(|| SimRecord {
+        let r = b.records.entry(key).or_insert_with(|| SimRecord {
             recipient: recipient.clone(),
             recipient_type,
             consent_type,
