@@ -30,6 +30,7 @@ use crate::domain::{ConsentType, Recipient, RecipientType, Source, Status};
 use crate::ledger::{Ledger, LedgerError};
 use crate::ops::outside_iys_window;
 use crate::store::audit::AuditEntry;
+use crate::store::queue::AlertKind;
 use crate::store::{AddressKey, JobTimes, Store, StoreError};
 
 /// İYS's multi-status query takes at most this many recipients.
@@ -41,6 +42,8 @@ const TARGETED_PAGE: i64 = 1000;
 /// A claimed full sweep belongs to its replica this long; one that failed or died is taken over
 /// after it.
 const SWEEP_LEASE_HOURS: i64 = 1;
+/// Marks the audit's re-reports in the job's error and its `requeued` alert.
+const REREPORT_NOTE: &str = "İYS audit re-report";
 /// Divergences kept in a report for printing; the counts stay exact beyond it.
 const MAX_LISTED: usize = 10_000;
 
@@ -485,6 +488,18 @@ impl Auditor {
             );
             return Ok(d);
         };
+        // Once is enough: İYS answers an identical v2 resend with the first transactionId
+        // without applying it again, so a movement still missing after a re-report would be
+        // re-reported every round without effect.
+        let earlier = self.store().alerts_for_job(job_id).await?;
+        if earlier
+            .iter()
+            .any(|a| a.kind == AlertKind::Requeued && a.detail.contains(REREPORT_NOTE))
+        {
+            d.reason =
+                "İYS still lacks the ledger's movement after the audit re-reported it once".into();
+            return Ok(d);
+        }
         let now = self.iys.now();
         let cal = self.ledger.calendar();
         // HS_2015 consents are exempt from the 3-business-day window (as in the operator
@@ -512,7 +527,7 @@ impl Auditor {
         if !self.repair {
             return Ok(d);
         }
-        let note = format!("audit {}: {}; re-reported", now.to_rfc3339(), d.reason);
+        let note = format!("{REREPORT_NOTE} at {}: {}", now.to_rfc3339(), d.reason);
         if self
             .store()
             .reopen_job_for_audit(job_id, times, &note, now)
@@ -649,4 +664,58 @@ pub fn render(r: &AuditReport) -> String {
         r.status_queries
     ));
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn divergence(decision: Decision, repaired: bool) -> Divergence {
+        Divergence {
+            brand_code: 1,
+            recipient: "+90532*****67".into(),
+            recipient_type: RecipientType::Bireysel,
+            consent_type: ConsentType::Mesaj,
+            ledger_status: Status::Onay,
+            iys_status: None,
+            decision,
+            reason: "test".into(),
+            repaired,
+        }
+    }
+
+    #[test]
+    fn only_records_taken_from_iys_settle_a_divergence_at_once() {
+        let mut r = AuditReport::new(AuditMode::Full, true);
+        r.push(divergence(Decision::RecordFromIys, true));
+        r.push(divergence(Decision::Rereport, true));
+        r.push(divergence(Decision::Alert, false));
+        r.push(divergence(Decision::RecordFromIys, false));
+        assert_eq!((r.divergent, r.remaining()), (4, 3));
+        let text = render(&r);
+        assert!(text.contains("yeniden bildirilir"), "Turkish first: {text}");
+        assert!(text.contains("4 ayrışma"), "{text}");
+    }
+
+    #[test]
+    fn record_date_falls_back_to_creation_and_emails_compare_lower_case() {
+        let mut s = StatusResponse {
+            consent_date: None,
+            creation_date: Some("2026-03-01 09:00:00".into()),
+            source: Some("IYS_AHS_HAT_KAPATMA".into()),
+            recipient: "+905321234567".into(),
+            recipient_type: RecipientType::Bireysel,
+            status: Status::Ret,
+            consent_type: ConsentType::Mesaj,
+            retailer_code: None,
+            retailer_title: None,
+            retailer_access_count: None,
+            transaction_id: None,
+        };
+        assert_eq!(record_at(&s), from_iys("2026-03-01 09:00:00"));
+        s.consent_date = Some("2026-03-02 09:00:00".into());
+        assert_eq!(record_at(&s), from_iys("2026-03-02 09:00:00"));
+        assert_eq!(same_recipient("Ali@Example.com"), "ali@example.com");
+        assert_eq!(same_recipient("+905321234567"), "+905321234567");
+    }
 }
