@@ -12,11 +12,11 @@ use figment::Figment;
 use figment::providers::{Format, Toml};
 use iys_relay::app::{self, App};
 use iys_relay::config::{AuditConfig, Config, DEFAULT_TOML};
-use iys_relay::domain::time::{Clock, ManualClock, from_iys};
+use iys_relay::domain::time::{Clock, ManualClock, SystemClock, from_iys};
 use iys_relay::domain::{Channel, ConsentType, RecipientType, Source, Status};
 use iys_relay::iys::IysClientConfig;
 use iys_relay::iys::audit::{AuditMode, AuditReport, Auditor, Decision};
-use iys_relay::iys::paced::{PacedIys, manual_sleeper};
+use iys_relay::iys::paced::{PacedIys, manual_sleeper, tokio_sleeper};
 use iys_relay::iys::reporter::Reporter;
 use iys_relay::sim::Simulator;
 use iys_relay::store::queue::AlertKind;
@@ -295,6 +295,11 @@ async fn newer_citizen_ret_is_recorded_without_a_job(store: Arc<dyn Store>) {
         )
     );
     assert_eq!(r.remaining(), 0);
+    let metrics = iys_relay::metrics::install().expect("recorder").render();
+    assert!(
+        metrics.contains("iys_relay_audit_repairs_total{kind=\"recorded_from_iys\"}"),
+        "{metrics}"
+    );
     let s = w.current(PHONE).await;
     assert_eq!(
         (s.status, s.source, s.channel, s.iys_confirmed),
@@ -391,6 +396,7 @@ async fn a_sweep_costs_one_request_per_thousand_per_group(store: Arc<dyn Store>)
 
     let progress = w.store.audit_progress().await.unwrap();
     assert_eq!(progress.sweep_finished_at, Some(w.now()));
+    assert_eq!(progress.sweep_divergent, 2, "re-reported, not yet at İYS");
 }
 
 /// A job that ends other than `done` has its address checked once the delay has passed, and
@@ -449,7 +455,7 @@ async fn full_sweep_claims_are_shared(store: Arc<dyn Store>) {
     assert!(claim(t).await, "never swept");
     assert!(!claim(t).await, "another replica holds it");
     store
-        .full_sweep_finished(t + Duration::minutes(1))
+        .full_sweep_finished(t + Duration::minutes(1), 0)
         .await
         .unwrap();
     assert!(!claim(t + Duration::hours(2)).await, "swept recently");
@@ -459,6 +465,87 @@ async fn full_sweep_claims_are_shared(store: Arc<dyn Store>) {
     assert!(claim(t + Duration::hours(26) + Duration::minutes(1)).await);
     let p = store.audit_progress().await.unwrap();
     assert_eq!(p.sweep_finished_at, Some(t + Duration::minutes(1)));
+}
+
+fn run_bin(db: &str, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_iys-relay"))
+        .args(["--log-format", "json"])
+        .args(args)
+        .env("IYS_RELAY__DATABASE__URL", db)
+        .env_remove("IYS_RELAY_CONFIG")
+        .output()
+        .expect("run iys-relay")
+}
+
+/// `iys-relay audit` previews (non-zero exit while divergent), `--repair` repairs. On
+/// PostgreSQL, because the binary and this test share the database (SQLite is single-instance).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binary_audit_previews_then_repairs_on_postgres() {
+    let Some(ts) = common::postgres().await else {
+        return;
+    };
+    let config = Config::from_figment(Figment::from(Toml::string(DEFAULT_TOML))).expect("config");
+    let clock = Arc::new(SystemClock);
+    let sim = Simulator::new(app::sim_config(&config), clock.clone());
+    let mut app = App::with_store(config, clock, ts.store.clone()).expect("app");
+    let base = app.start_simulator(sim.clone()).await.expect("simulator");
+    app.attach_iys(&base, tokio_sleeper()).expect("attach");
+    let now = Utc::now();
+    let e = app
+        .state
+        .ledger
+        .record(intent(
+            "cli-onay",
+            PHONE,
+            Status::Onay,
+            now - Duration::minutes(1),
+        ))
+        .await
+        .expect("record")
+        .event_id;
+    app.reporter.as_deref().unwrap().run_once().await.unwrap();
+    let job = ts.store.job_for_event(e).await.unwrap().unwrap();
+    assert_eq!(job.state, JobState::Done);
+    sim.overwrite_record(
+        BRAND,
+        PHONE,
+        RecipientType::Bireysel,
+        ConsentType::Mesaj,
+        Status::Ret,
+        Source::HsMesaj,
+        now - Duration::hours(1),
+    )
+    .unwrap();
+
+    let (url, b) = (ts.url.clone(), base.clone());
+    let out = tokio::task::spawn_blocking(move || run_bin(&url, &["audit", "--iys-url", &b]))
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "divergent: {stdout}");
+    assert!(stdout.contains("yeniden bildirilir"), "{stdout}");
+    assert!(stdout.contains("1 ayrışma"), "{stdout}");
+    assert!(!stdout.contains(PHONE), "masked: {stdout}");
+    let job = ts.store.job_for_event(e).await.unwrap().unwrap();
+    assert_eq!(job.state, JobState::Done, "a preview changes nothing");
+
+    let (url, b) = (ts.url.clone(), base.clone());
+    let out =
+        tokio::task::spawn_blocking(move || run_bin(&url, &["audit", "--repair", "--iys-url", &b]))
+            .await
+            .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let job = ts.store.job_for_event(e).await.unwrap().unwrap();
+    assert_eq!(
+        job.state,
+        JobState::Pending,
+        "re-reported through the queue"
+    );
 }
 
 on_both_backends!(

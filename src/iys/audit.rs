@@ -218,21 +218,20 @@ impl Auditor {
     }
 
     /// One round. A full sweep in repair mode that could ask İYS about every address records
-    /// its end time (shared by replicas; see [`Auditor::spawn`] for when one is due).
+    /// its end time and what it left divergent (shared by replicas; see [`Auditor::spawn`] for
+    /// when one is due).
     pub async fn run_once(&self, mode: AuditMode) -> Result<AuditReport, AuditError> {
         let mut report = AuditReport::new(mode, self.repair);
         match mode {
             AuditMode::Full => self.sweep(&mut report).await?,
             AuditMode::Targeted => self.targeted(&mut report).await?,
         }
-        if mode == AuditMode::Full {
-            metrics::gauge!("iys_relay_audit_divergent_addresses").set(report.remaining() as f64);
-            if self.repair && report.unchecked == 0 {
-                let now = self.iys.now();
-                self.store().full_sweep_finished(now).await?;
-                metrics::gauge!("iys_relay_audit_last_full_sweep_timestamp_seconds")
-                    .set(now.timestamp() as f64);
-            }
+        // The gauges are read from this row at scrape time, so every replica reports them.
+        if mode == AuditMode::Full && self.repair && report.unchecked == 0 {
+            let divergent = i64::try_from(report.remaining()).unwrap_or(i64::MAX);
+            self.store()
+                .full_sweep_finished(self.iys.now(), divergent)
+                .await?;
         }
         Ok(report)
     }
@@ -586,10 +585,6 @@ impl Auditor {
     async fn round(&self) -> Result<(), AuditError> {
         let now = self.iys.now();
         let progress = self.store().audit_progress().await?;
-        if let Some(t) = progress.sweep_finished_at {
-            metrics::gauge!("iys_relay_audit_last_full_sweep_timestamp_seconds")
-                .set(t.timestamp() as f64);
-        }
         let period = Duration::hours(i64::try_from(self.cfg.full_sweep_hours).unwrap_or(24));
         let due = progress.sweep_finished_at.is_none_or(|t| t <= now - period);
         if due

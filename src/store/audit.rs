@@ -33,6 +33,8 @@ pub struct AuditEntry {
 pub struct AuditProgress {
     pub sweep_started_at: Option<DateTime<Utc>>,
     pub sweep_finished_at: Option<DateTime<Utc>>,
+    /// Divergences the last finished sweep left (see `AuditReport::remaining`).
+    pub sweep_divergent: i64,
     /// Targeted checks have read jobs up to this (updated_at, id).
     pub jobs_after: (DateTime<Utc>, i64),
 }
@@ -62,7 +64,11 @@ pub trait AuditStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
 
-    async fn full_sweep_finished(&self, now: DateTime<Utc>) -> Result<(), StoreError>;
+    async fn full_sweep_finished(
+        &self,
+        now: DateTime<Utc>,
+        divergent: i64,
+    ) -> Result<(), StoreError>;
 
     /// Addresses of up to `limit` jobs that ended in a state other than `done` (superseded,
     /// nothing_to_revoke, failed, expired) after the targeted cursor and no later than `cutoff`,

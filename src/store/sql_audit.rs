@@ -132,7 +132,8 @@ impl AuditStore for SqlStore {
 
     async fn audit_progress(&self) -> Result<AuditProgress, StoreError> {
         let row = sqlx::query(
-            "SELECT sweep_started_at_ms, sweep_finished_at_ms, jobs_after_ms, jobs_after_id
+            "SELECT sweep_started_at_ms, sweep_finished_at_ms, sweep_divergent, jobs_after_ms,
+                 jobs_after_id
              FROM audit_progress WHERE id = 1",
         )
         .fetch_one(&self.read)
@@ -144,6 +145,7 @@ impl AuditStore for SqlStore {
             sweep_finished_at: row
                 .try_get::<Option<i64>, _>("sweep_finished_at_ms")?
                 .map(from_ms),
+            sweep_divergent: row.try_get("sweep_divergent")?,
             jobs_after: (
                 from_ms(row.try_get("jobs_after_ms")?),
                 row.try_get("jobs_after_id")?,
@@ -171,11 +173,18 @@ impl AuditStore for SqlStore {
         Ok(n == 1)
     }
 
-    async fn full_sweep_finished(&self, now: DateTime<Utc>) -> Result<(), StoreError> {
-        sqlx::query("UPDATE audit_progress SET sweep_finished_at_ms = $1 WHERE id = 1")
-            .bind(to_ms(now))
-            .execute(&self.write)
-            .await?;
+    async fn full_sweep_finished(
+        &self,
+        now: DateTime<Utc>,
+        divergent: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE audit_progress SET sweep_finished_at_ms = $1, sweep_divergent = $2 WHERE id = 1",
+        )
+        .bind(to_ms(now))
+        .bind(divergent)
+        .execute(&self.write)
+        .await?;
         Ok(())
     }
 
