@@ -249,26 +249,36 @@ impl Auditor {
             let last_page = (page.len() as i64) < PAGE;
             for e in page {
                 after = Some(e.address.clone());
-                if e.open_jobs > 0 {
-                    report.skipped_open += 1;
-                    continue;
-                }
-                if group
-                    .first()
-                    .is_some_and(|g| group_of(g) != group_of(&e) || group.len() >= MULTI_STATUS_MAX)
-                {
-                    self.check_group(&group, report).await?;
-                    group.clear();
-                }
-                group.push(e);
+                self.feed(&mut group, e, report).await?;
             }
             if last_page {
                 break;
             }
         }
-        if !group.is_empty() {
-            self.check_group(&group, report).await?;
+        self.check_group(&group, report).await
+    }
+
+    /// Adds an entry to the group being collected (entries come sorted by group), checking the
+    /// group first when the entry starts another one or the group is full. Addresses with open
+    /// jobs are left to the reporter.
+    async fn feed(
+        &self,
+        group: &mut Vec<AuditEntry>,
+        e: AuditEntry,
+        report: &mut AuditReport,
+    ) -> Result<(), AuditError> {
+        if e.open_jobs > 0 {
+            report.skipped_open += 1;
+            return Ok(());
         }
+        if group
+            .first()
+            .is_some_and(|g| group_of(g) != group_of(&e) || group.len() >= MULTI_STATUS_MAX)
+        {
+            self.check_group(group, report).await?;
+            group.clear();
+        }
+        group.push(e);
         Ok(())
     }
 
@@ -277,36 +287,17 @@ impl Auditor {
         let delay = Duration::seconds(i64::try_from(self.cfg.targeted_delay_seconds).unwrap_or(0));
         let cutoff = self.iys.now() - delay;
         loop {
-            let mut keys = self.store().claim_ended_jobs(cutoff, TARGETED_PAGE).await?;
+            let keys = self.store().claim_ended_jobs(cutoff, TARGETED_PAGE).await?;
             let full = keys.len() as i64 >= TARGETED_PAGE;
-            keys.sort_by(|a, b| {
-                (a.brand_code, a.recipient_type, a.consent_type, &a.recipient).cmp(&(
-                    b.brand_code,
-                    b.recipient_type,
-                    b.consent_type,
-                    &b.recipient,
-                ))
-            });
-            keys.dedup();
             let mut entries = self.store().audit_entries(&keys).await?;
             entries.sort_by(|a, b| {
                 (group_of(a), &a.address.recipient).cmp(&(group_of(b), &b.address.recipient))
             });
-            let mut group: Vec<AuditEntry> = Vec::new();
+            let mut group = Vec::new();
             for e in entries {
-                if e.open_jobs > 0 {
-                    report.skipped_open += 1;
-                    continue;
-                }
-                if group.first().is_some_and(|g| group_of(g) != group_of(&e)) {
-                    self.check_group(&group, report).await?;
-                    group.clear();
-                }
-                group.push(e);
+                self.feed(&mut group, e, report).await?;
             }
-            if !group.is_empty() {
-                self.check_group(&group, report).await?;
-            }
+            self.check_group(&group, report).await?;
             if !full {
                 break;
             }
