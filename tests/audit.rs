@@ -440,6 +440,34 @@ async fn ended_job_gets_a_targeted_check(store: Arc<dyn Store>) {
     assert_eq!(again.checked, 0, "the cursor moved past it: {again:?}");
 }
 
+/// A job İYS refused permanently is not resent by the audit (it would be refused again): an
+/// operator is alerted.
+async fn failed_job_is_alerted_not_resent(store: Arc<dyn Store>) {
+    let w = World::start(store).await;
+    let onay = w
+        .record("f-onay", PHONE, Status::Onay, Duration::seconds(30))
+        .await;
+    w.sim.fail_next(1, 422, "H121");
+    w.reporter().run_once().await.unwrap();
+    assert_eq!(w.job_state(onay).await, JobState::Failed);
+    w.clock.advance(Duration::seconds(61));
+    let r = w.audit(AuditMode::Targeted).await;
+    assert_eq!((r.checked, r.divergent), (1, 1), "{r:?}");
+    let d = &r.divergences[0];
+    assert_eq!((d.iys_status, d.decision), (None, Decision::Alert), "{d:?}");
+    assert_eq!(w.job_state(onay).await, JobState::Failed, "not resent");
+    let job = w.store.job_for_event(onay).await.unwrap().unwrap();
+    let kinds: Vec<AlertKind> = w
+        .store
+        .alerts_for_job(job.id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|a| a.kind)
+        .collect();
+    assert!(kinds.contains(&AlertKind::AuditDivergence), "{kinds:?}");
+}
+
 /// The sweep schedule lives in the store, so replicas and restarts agree on it.
 async fn full_sweep_claims_are_shared(store: Arc<dyn Store>) {
     let t = from_iys("2026-03-04 10:00:00").unwrap();
@@ -553,5 +581,6 @@ on_both_backends!(
     newer_citizen_ret_is_recorded_without_a_job,
     a_sweep_costs_one_request_per_thousand_per_group,
     ended_job_gets_a_targeted_check,
+    failed_job_is_alerted_not_resent,
     full_sweep_claims_are_shared,
 );

@@ -31,7 +31,7 @@ use crate::ledger::{Ledger, LedgerError};
 use crate::ops::outside_iys_window;
 use crate::store::audit::AuditEntry;
 use crate::store::queue::AlertKind;
-use crate::store::{AddressKey, JobTimes, Store, StoreError};
+use crate::store::{AddressKey, JobState, JobTimes, Store, StoreError};
 
 /// İYS's multi-status query takes at most this many recipients.
 pub const MULTI_STATUS_MAX: usize = 1000;
@@ -471,13 +471,21 @@ impl Auditor {
     /// still take it.
     async fn rereport(&self, e: &AuditEntry, mut d: Divergence) -> Result<Divergence, AuditError> {
         d.decision = Decision::Alert;
-        let Some((job_id, _)) = e.job.filter(|_| e.source.is_hs()) else {
+        let Some((job_id, state)) = e.job.filter(|_| e.source.is_hs()) else {
             d.reason = format!(
                 "the ledger's current movement ({}) is not one the relay reports",
                 e.source
             );
             return Ok(d);
         };
+        // İYS refused it permanently: the same request would be refused again (and count
+        // against the IP's success rate); an operator fixes it and uses `requeue`.
+        if state == JobState::Failed {
+            d.reason = "İYS refused the ledger's movement permanently (job failed): fix it and \
+                        requeue it"
+                .into();
+            return Ok(d);
+        }
         // Once is enough: İYS answers an identical v2 resend with the first transactionId
         // without applying it again, so a movement still missing after a re-report would be
         // re-reported every round without effect.
