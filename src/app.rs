@@ -10,6 +10,7 @@ use crate::domain::calendar::{BusinessCalendar, Overrides};
 use crate::domain::time::Clock;
 use crate::http::ratelimit::{self, Limits};
 use crate::iys::IysClientConfig;
+use crate::iys::audit::Auditor;
 use crate::iys::paced::{PacedIys, Sleeper, tokio_sleeper};
 use crate::iys::reporter::Reporter;
 use crate::iys::sync::IysSync;
@@ -60,6 +61,7 @@ pub struct App {
     /// The İYS workers, once [`App::attach_iys`] ran (tests call their `run_once`).
     pub reporter: Option<Arc<Reporter>>,
     pub sync: Option<Arc<IysSync>>,
+    pub audit: Option<Arc<Auditor>>,
     /// The in-process simulator when `iys.mode = "simulator"`.
     pub simulator: Option<Simulator>,
 }
@@ -134,8 +136,9 @@ impl App {
         Ok(base)
     }
 
-    /// Builds the reporter and the pull loop against `base_url`. Each gets its own client (and
-    /// token), because attempt rows are collected per client; both share the global pacing.
+    /// Builds the reporter, the pull loop and the audit against `base_url`. Each gets its own
+    /// client (and token), because attempt rows are collected per client; all share the global
+    /// pacing.
     pub fn attach_iys(&mut self, base_url: &str, sleeper: Sleeper) -> Result<(), StartError> {
         let cfg = self.state.config.clone();
         let ledger = &self.state.ledger;
@@ -168,6 +171,12 @@ impl App {
             cfg.iys.sync.page_limit,
             cfg.iys.sync.interval_seconds,
         )));
+        self.audit = Some(Arc::new(Auditor::new(
+            paced()?,
+            ledger.clone(),
+            cfg.audit.clone(),
+            true,
+        )));
         Ok(())
     }
 
@@ -183,6 +192,11 @@ impl App {
             && cfg.iys.sync.enabled
         {
             s.clone().spawn(self.shutdown.clone());
+        }
+        if let Some(a) = &self.audit
+            && cfg.audit.enabled
+        {
+            a.clone().spawn(self.shutdown.clone());
         }
     }
 
@@ -229,6 +243,7 @@ impl App {
             shutdown,
             reporter: None,
             sync: None,
+            audit: None,
             simulator: None,
         })
     }

@@ -48,6 +48,8 @@ pub struct Config {
     pub suppression: SuppressionConfig,
     pub iys: IysConfig,
     pub reporter: ReporterConfig,
+    #[serde(default)]
+    pub audit: AuditConfig,
     /// The built-in İYS simulator (`iys.mode = "simulator"` and `iys-relay iys-sim`).
     #[serde(default)]
     pub sim: SimSection,
@@ -237,6 +239,27 @@ impl Default for ReporterConfig {
     }
 }
 
+/// The İYS agreement audit (`crate::iys::audit`): İYS must hold the ledger's current word.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuditConfig {
+    pub enabled: bool,
+    /// A full sweep of every reported address at least this often (shared by replicas).
+    pub full_sweep_hours: u64,
+    /// A report job that ended other than `done` has its address checked this long after.
+    pub targeted_delay_seconds: u64,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            full_sweep_hours: 24,
+            targeted_delay_seconds: 60,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ApiConfig {
@@ -304,6 +327,9 @@ impl Config {
         }
         if self.ledger.group_commit_max == 0 {
             p.push("ledger.group_commit_max must be at least 1".into());
+        }
+        if self.audit.full_sweep_hours == 0 {
+            p.push("audit.full_sweep_hours must be at least 1".into());
         }
         if !(1..=3).contains(&self.reporter.target_business_days) {
             p.push("reporter.target_business_days must be 1, 2 or 3".into());

@@ -102,6 +102,15 @@ enum Command {
         #[arg(long)]
         iys_url: Option<String>,
     },
+    /// Check that İYS holds the ledger's current word for every reported address.
+    Audit {
+        /// Carry the decisions out (record İYS's newer records, re-report the ledger's).
+        #[arg(long)]
+        repair: bool,
+        /// İYS base URL to use instead of the configured one (e.g. a running `iys-sim`).
+        #[arg(long)]
+        iys_url: Option<String>,
+    },
     /// Bulk-import existing consents from a CSV file (validated, per-row error report).
     Import {
         file: PathBuf,
@@ -296,18 +305,36 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 Some(b) => vec![brand_arg(&config, &b)?],
                 None => config.brands.iter().map(|b| b.brand_code).collect(),
             };
-            let base = match (iys_url, config.iys.mode) {
-                (Some(u), _) => u,
-                (None, IysMode::Live) => config.iys.base_url.clone(),
-                (None, IysMode::Simulator) => anyhow::bail!(
-                    "iys.mode is \"simulator\": give --iys-url (e.g. a running `iys-relay iys-sim`)"
-                ),
-            };
+            let base = iys_base(&config, iys_url)?;
             let client = ops::iys_client(&config, &base, Arc::new(SystemClock))?;
             let ledger = ops_ledger(config).await?;
             let r = ops::reconcile::reconcile(&ledger, &client, &brands, date, apply).await?;
             print!("{}", ops::reconcile::render(&r));
             anyhow::ensure!(r.remaining() == 0, "{} discrepancies remain", r.remaining());
+        }
+        Command::Audit { repair, iys_url } => {
+            let base = iys_base(&config, iys_url)?;
+            let store = store::connect(config.database.url.expose(), 2).await?;
+            let mut app = App::with_store(config, Arc::new(SystemClock), store)?;
+            app.attach_iys(&base, iys_relay::iys::paced::tokio_sleeper())?;
+            let auditor = app
+                .audit
+                .take()
+                .and_then(|a| Arc::try_unwrap(a).ok())
+                .context("the audit worker was not built")?
+                .repairing(repair);
+            let r = auditor
+                .run_once(iys_relay::iys::audit::AuditMode::Full)
+                .await?;
+            print!("{}", iys_relay::iys::audit::render(&r));
+            let open = r.divergences.iter().filter(|d| !d.repaired).count()
+                + r.divergent.saturating_sub(r.divergences.len());
+            anyhow::ensure!(
+                r.unchecked == 0,
+                "{} address(es) could not be checked",
+                r.unchecked
+            );
+            anyhow::ensure!(open == 0, "{open} divergence(s) not repaired");
         }
         Command::Import {
             file,
@@ -342,6 +369,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Deadline { .. } => unreachable!("handled above"),
     }
     Ok(())
+}
+
+/// The İYS the operations commands talk to. The simulator `serve` runs lives inside that
+/// process, so in simulator mode these commands need the URL of a running one.
+fn iys_base(config: &Config, iys_url: Option<String>) -> anyhow::Result<String> {
+    Ok(match (iys_url, config.iys.mode) {
+        (Some(u), _) => u,
+        (None, IysMode::Live) => config.iys.base_url.clone(),
+        (None, IysMode::Simulator) => anyhow::bail!(
+            "iys.mode is \"simulator\": give --iys-url (e.g. a running `iys-relay iys-sim`)"
+        ),
+    })
 }
 
 /// A brand named by its config key or brand code.

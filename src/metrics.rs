@@ -1,7 +1,7 @@
 //! Prometheus metrics at `/metrics` (the `metrics` facade with the Prometheus exporter).
 //!
-//! Counters are incremented where things happen; queue gauges are read from the store at scrape
-//! time, so every replica reports the shared queue and no background job is needed.
+//! Counters are incremented where things happen; queue and audit gauges are read from the store
+//! at scrape time, so every replica reports the shared state and no background job is needed.
 
 use std::sync::OnceLock;
 use std::time::Instant;
@@ -83,6 +83,15 @@ pub async fn scrape(State(st): State<AppState>) -> Response {
                 .set(st.ledger.calendar().days_of_coverage_left(now.date_naive()) as f64);
         }
         Err(e) => tracing::warn!(error = %e, "metrics: queue summary unavailable"),
+    }
+    // The audit's shared row: 0 means no full sweep has finished yet.
+    match st.ledger.store().audit_progress().await {
+        Ok(p) => {
+            metrics::gauge!("iys_relay_audit_last_full_sweep_timestamp_seconds")
+                .set(p.sweep_finished_at.map_or(0.0, |t| t.timestamp() as f64));
+            metrics::gauge!("iys_relay_audit_divergent_addresses").set(p.sweep_divergent as f64);
+        }
+        Err(e) => tracing::warn!(error = %e, "metrics: audit progress unavailable"),
     }
     handle.run_upkeep();
     (

@@ -86,6 +86,17 @@ async fn check(store: TestStore) {
         Some(298_799.0),
         "{text}"
     );
+    // No audit sweep has finished on a fresh database.
+    assert_eq!(
+        sample(&text, "iys_relay_audit_last_full_sweep_timestamp_seconds"),
+        Some(0.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(&text, "iys_relay_audit_divergent_addresses"),
+        Some(0.0),
+        "{text}"
+    );
     assert!(
         !text.contains("+905321234567"),
         "no phone number in metrics"

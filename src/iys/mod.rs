@@ -1,5 +1,6 @@
 //! The İYS HS API client: wire types, the error catalogue and the HTTP client.
 
+pub mod audit;
 pub mod client;
 pub mod errors;
 pub mod observer;

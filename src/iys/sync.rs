@@ -9,8 +9,10 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::paced::{CallError, PacedIys};
+use sha2::{Digest, Sha256};
+
 use super::wire::{Movement, StatusResponse};
-use crate::domain::time::from_iys;
+use crate::domain::time::{from_iys, to_iys};
 use crate::domain::{Channel, ConsentIntent, Evidence, Recipient, Source};
 use crate::ledger::{Ledger, LedgerError};
 use crate::store::StoreError;
@@ -72,38 +74,40 @@ pub fn movement_intent(brand_code: i64, m: &Movement) -> Option<ConsentIntent> {
     })
 }
 
-/// İYS's stored record for an address (a status query's answer) as a ledger movement, for when
-/// İYS holds a word the ledger does not know. The id is derived from the record itself, so
-/// finding the same record again records it once. `None` when it cannot be a movement (no date,
-/// a recipient the ledger cannot hold). The caller records it without a report job: İYS has it.
-pub fn status_record_intent(brand_code: i64, r: &StatusResponse) -> Option<ConsentIntent> {
-    use sha2::Digest;
+/// İYS's own record of an address (the single status query) as a ledger intent, for the audit
+/// when İYS holds a newer word than the ledger. `None` when it cannot be one (no usable source,
+/// recipient or date). The dedupe key is the record's transactionId, the same key pull, push and
+/// reconcile use, so a movement seen both ways is recorded once; a record without one gets a
+/// hash of what identifies it, so a repeated audit dedupes too. The channel is `Iys` for every
+/// source: an `HS_*` record found at İYS is İYS's, and the ledger creates no report job for it.
+pub fn iys_record_intent(brand_code: i64, r: &StatusResponse) -> Option<ConsentIntent> {
+    let recipient = Recipient::parse_for(&r.recipient, r.consent_type).ok()?;
+    let wire_source = r.source.as_deref().map(str::trim).unwrap_or_default();
+    let source = match wire_source.parse::<Source>() {
+        Ok(s) => s,
+        // As in `movement_intent`: an unknown IYS_* source is kept verbatim in the evidence.
+        Err(_) if wire_source.starts_with("IYS_") => Source::IysWeb,
+        Err(_) => return None,
+    };
     let consent_at = r
         .consent_date
         .as_deref()
         .and_then(from_iys)
         .or_else(|| r.creation_date.as_deref().and_then(from_iys))?;
-    let recipient = Recipient::parse_for(&r.recipient, r.consent_type).ok()?;
-    let raw_source = r.source.clone().unwrap_or_default();
-    // A source İYS added later than this code is kept verbatim in the evidence.
-    let source = raw_source
-        .parse::<Source>()
-        .unwrap_or(if raw_source.starts_with("HS_") {
-            Source::HsWeb
-        } else {
-            Source::IysWeb
-        });
-    let id = sha2::Sha256::digest(
-        format!(
-            "{brand_code}|{}|{}|{}|{}|{}|{raw_source}",
-            recipient.as_str(),
-            r.recipient_type.as_str(),
-            r.consent_type.as_str(),
-            r.status.as_str(),
-            r.consent_date.as_deref().unwrap_or_default()
-        )
-        .as_bytes(),
-    );
+    let provider_message_id = match r.transaction_id.as_deref().map(str::trim) {
+        Some(t) if !t.is_empty() => t.to_string(),
+        _ => {
+            let key = format!(
+                "{brand_code}|{}|{}|{}|{}|{}|{wire_source}",
+                recipient.as_str(),
+                r.recipient_type,
+                r.consent_type,
+                to_iys(consent_at),
+                r.status
+            );
+            format!("status:{}", hex::encode(Sha256::digest(key.as_bytes())))
+        }
+    };
     Some(ConsentIntent {
         brand_code,
         recipient,
@@ -114,7 +118,7 @@ pub fn status_record_intent(brand_code: i64, r: &StatusResponse) -> Option<Conse
         channel: Channel::Iys,
         consent_at,
         provider: IYS_PROVIDER.into(),
-        provider_message_id: format!("status:{}", hex::encode(id)),
+        provider_message_id,
         evidence: Evidence {
             raw: serde_json::to_value(r).unwrap_or_default(),
             ..Evidence::default()
@@ -261,6 +265,62 @@ mod tests {
         let mut m = movement("IYS_WEB");
         m.recipient = "ali@example.com".into();
         assert!(movement_intent(7, &m).is_none(), "MESAJ needs a phone");
+    }
+
+    fn record(source: Option<&str>, transaction_id: Option<&str>) -> StatusResponse {
+        StatusResponse {
+            consent_date: Some("2026-03-04 10:00:00".into()),
+            creation_date: Some("2026-03-01 09:00:00".into()),
+            source: source.map(Into::into),
+            recipient: "+905321234567".into(),
+            recipient_type: RecipientType::Bireysel,
+            status: Status::Ret,
+            consent_type: ConsentType::Mesaj,
+            retailer_code: None,
+            retailer_title: None,
+            retailer_access_count: None,
+            transaction_id: transaction_id.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn iys_records_become_iys_channel_intents() {
+        let i = iys_record_intent(7, &record(Some("IYS_MOBIL"), Some("tx1"))).unwrap();
+        assert_eq!((i.source, i.channel), (Source::IysMobil, Channel::Iys));
+        assert_eq!(
+            (i.provider.as_str(), i.provider_message_id.as_str()),
+            ("iys", "tx1"),
+            "the same key as pull and push"
+        );
+        let hs = iys_record_intent(7, &record(Some("HS_WEB"), Some("tx2"))).unwrap();
+        assert_eq!(
+            (hs.source, hs.channel),
+            (Source::HsWeb, Channel::Iys),
+            "an HS record found at İYS stays İYS's: channel Iys, never reported"
+        );
+        assert!(iys_record_intent(7, &record(None, Some("tx3"))).is_none());
+        assert!(iys_record_intent(7, &record(Some("HS_YOK"), Some("tx3"))).is_none());
+    }
+
+    #[test]
+    fn iys_records_without_transaction_id_get_a_stable_key() {
+        let a = iys_record_intent(7, &record(Some("IYS_WEB"), None)).unwrap();
+        let b = iys_record_intent(7, &record(Some("IYS_WEB"), Some(" "))).unwrap();
+        assert!(a.provider_message_id.starts_with("status:"));
+        assert_eq!(a.provider_message_id, b.provider_message_id);
+        let mut r = record(Some("IYS_WEB"), None);
+        r.status = Status::Onay;
+        assert_ne!(
+            iys_record_intent(7, &r).unwrap().provider_message_id,
+            a.provider_message_id
+        );
+        r.consent_date = None;
+        let c = iys_record_intent(7, &r).unwrap();
+        assert_eq!(
+            crate::domain::time::to_iys(c.consent_at),
+            "2026-03-01 09:00:00",
+            "the creation date stands in"
+        );
     }
 
     #[test]

@@ -13,9 +13,9 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use tokio::sync::{Notify, mpsc, oneshot};
 
-use crate::domain::ConsentIntent;
 use crate::domain::calendar::{BusinessCalendar, CalendarError};
 use crate::domain::time::Clock;
+use crate::domain::{Channel, ConsentIntent};
 use crate::store::{InboundMessage, JobTimes, NewEvent, RecordOutcome, Store, StoreError};
 
 pub use suppression::{MaySend, SuppressionAnswer, SuppressionPolicy};
@@ -119,8 +119,9 @@ impl Ledger {
     /// Records one movement; returns after it is committed. Duplicates return the original.
     pub async fn record(&self, intent: ConsentIntent) -> Result<Recorded, LedgerError> {
         let received_at = self.clock.now();
-        // Citizens' own changes come from İYS: they are never reported back.
-        let report = if intent.source.is_hs() {
+        // What came from İYS is never reported back: citizens' own changes, and any record
+        // (HS_* included) that the audit found at İYS and brought into the ledger.
+        let report = if intent.source.is_hs() && intent.channel != Channel::Iys {
             Some(self.job_times(intent.consent_at, received_at)?)
         } else {
             None

@@ -4,8 +4,9 @@
 //! Time comes from an injected [`Clock`], so tests move a `ManualClock` across weekends and
 //! holidays (H467), token lifetimes, batch delays, rate-limit windows and the pull lag.
 //! Test hooks: [`Simulator::inject_citizen_action`] (also `POST /__sim/citizen-actions`),
-//! [`Simulator::fail_next`], [`Simulator::set_outage`], [`Simulator::request_log`] (also
-//! `GET /__sim/request-log`), [`Simulator::movements`] (also `GET /__sim/movements?brand=N`).
+//! [`Simulator::fail_next`], [`Simulator::set_outage`], [`Simulator::overwrite_record`],
+//! [`Simulator::request_log`] (also `GET /__sim/request-log`), [`Simulator::movements`] (also
+//! `GET /__sim/movements?brand=N`).
 
 mod auth;
 mod batch;
@@ -270,6 +271,61 @@ impl Simulator {
         let m = self.lock().commit(brand_code, &c, now, None, name);
         push::dispatch(self, &m);
         Ok(m)
+    }
+
+    /// Sets the stored record of one consent as if İYS had lost whatever came after it (or had
+    /// a record the HS never sent): no movement is logged and nothing is pushed, so only the
+    /// status queries see it, and v2 resends for the address are no longer recognised. For tests of an HS's own agreement checks.
+    #[allow(clippy::too_many_arguments)]
+    pub fn overwrite_record(
+        &self,
+        brand_code: i64,
+        recipient: &str,
+        recipient_type: RecipientType,
+        consent_type: ConsentType,
+        status: Status,
+        source: Source,
+        consent_date: DateTime<Utc>,
+    ) -> Result<(), SimHookError> {
+        if !self.config().brands.contains(&brand_code) {
+            return Err(SimHookError::UnknownBrand(brand_code));
+        }
+        let recipient = normalise(recipient);
+        let now = state::whole_second(self.now());
+        let mut st = self.lock();
+        let b = st.brand(brand_code);
+        // A lost movement is lost for v2's idempotency too: an identical resend is new again.
+        b.v2_seen.retain(|canonical, _| {
+            let v: serde_json::Value = serde_json::from_str(canonical).unwrap_or_default();
+            let rt = v["recipientType"].as_str().unwrap_or("BIREYSEL");
+            !(v["recipient"].as_str().map(normalise).as_deref() == Some(recipient.as_str())
+                && v["type"].as_str() == Some(consent_type.as_str())
+                && rt == recipient_type.as_str())
+        });
+        let key = (recipient.clone(), recipient_type, consent_type);
+        let r = b.records.entry(key).or_insert_with(|| SimRecord {
+            recipient: recipient.clone(),
+            recipient_type,
+            consent_type,
+            status,
+            consent_date: None,
+            source: None,
+            first_creation_date: now,
+            creation_date: now,
+            transaction_id: state::transaction_id(
+                brand_code,
+                &recipient,
+                recipient_type,
+                consent_type,
+                now,
+            ),
+            retailer_code: None,
+            origin: None,
+        });
+        r.status = status;
+        r.source = Some(source);
+        r.consent_date = Some(state::whole_second(consent_date));
+        Ok(())
     }
 
     /// Waits for pushes already started (tests call this instead of sleeping).

@@ -7,12 +7,14 @@
 //! `FOR UPDATE SKIP LOCKED`, migrations) lives in `sqlite.rs` and `postgres.rs`.
 //! One trait method = one use-case step = one transaction.
 
+pub mod audit;
 mod links;
 pub mod ops;
 mod postgres;
 pub mod queue;
 mod rows;
 mod sql;
+mod sql_audit;
 mod sql_ops;
 mod sql_queue;
 mod sql_record;
@@ -26,6 +28,7 @@ use serde::Serialize;
 
 use crate::domain::{Channel, ConsentIntent, ConsentType, RecipientType, Source, Status};
 
+pub use audit::AuditStore;
 pub use links::{Link, NewLink};
 pub use ops::OpsStore;
 pub use queue::ReportQueue;
@@ -244,7 +247,7 @@ pub struct QuarantineItem {
 }
 
 #[async_trait]
-pub trait Store: ReportQueue + OpsStore + Send + Sync + 'static {
+pub trait Store: ReportQueue + OpsStore + AuditStore + Send + Sync + 'static {
     fn backend(&self) -> Backend;
     async fn migrate(&self) -> Result<(), StoreError>;
     async fn readiness(&self) -> Result<Readiness, StoreError>;

@@ -146,6 +146,8 @@ pub enum AlertKind {
     Requeued,
     /// İYS held a newer word than the relay's movement; it was brought into the ledger (warning).
     IysNewer,
+    /// The audit found İYS and the ledger disagreeing and could not repair it (error).
+    AuditDivergence,
 }
 
 impl AlertKind {
@@ -156,12 +158,13 @@ impl AlertKind {
             AlertKind::Failed => "failed",
             AlertKind::Requeued => "requeued",
             AlertKind::IysNewer => "iys_newer",
+            AlertKind::AuditDivergence => "audit_divergence",
         }
     }
     pub fn severity(self) -> &'static str {
         match self {
             AlertKind::TargetMissed | AlertKind::IysNewer => "warning",
-            AlertKind::Expired | AlertKind::Failed => "error",
+            AlertKind::Expired | AlertKind::Failed | AlertKind::AuditDivergence => "error",
             AlertKind::Requeued => "info",
         }
     }
@@ -172,6 +175,7 @@ impl AlertKind {
             Self::Failed,
             Self::Requeued,
             Self::IysNewer,
+            Self::AuditDivergence,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)

@@ -15,7 +15,7 @@ pub(super) const JOB_COLUMNS: &str = "id, event_id, brand_code, recipient, recip
     consent_at_ms, state, due_at_ms, target_at_ms, deadline_at_ms, attempts, lease_owner, lease_until_ms, \
     batch_id, transaction_id, last_error, iys_date_ms";
 
-fn parsed<T: FromStr>(row: &AnyRow, col: &str) -> Result<T, StoreError>
+pub(super) fn parsed<T: FromStr>(row: &AnyRow, col: &str) -> Result<T, StoreError>
 where
     T::Err: std::fmt::Display,
 {

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::Row;
+use sqlx::{Any, Row, Transaction};
 
 use super::ops::OpsStore;
 use super::queue::{Alert, AlertKind, Attempt};
@@ -17,6 +17,71 @@ fn placeholders(first: usize, n: usize) -> String {
         .map(|i| format!("${}", first + i))
         .collect::<Vec<_>>()
         .join(",")
+}
+
+/// Sends a job in one of the `from` states back to `pending`, due at `times.due_at`, attempts
+/// kept; `last_error` replaces the recorded error when given. Its failed/expired alerts are
+/// folded into one `requeued` alert whose detail accumulates `detail`. Shared by the operator
+/// requeue and the audit's re-report. `false` (nothing changed) when the job is in another state.
+pub(super) async fn requeue_in_tx(
+    tx: &mut Transaction<'static, Any>,
+    job_id: i64,
+    times: JobTimes,
+    from: &[JobState],
+    detail: &str,
+    last_error: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    // The states are our own constants, never input.
+    let states = from
+        .iter()
+        .map(|s| format!("'{}'", s.as_str()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let moved: Option<i64> = sqlx::query_scalar(&format!(
+        "UPDATE report_jobs SET state = 'pending', due_at_ms = $2, target_at_ms = $3,
+             deadline_at_ms = $4, lease_owner = NULL, lease_until_ms = NULL, batch_id = NULL,
+             batch_index = NULL, last_error = COALESCE($6, last_error), updated_at_ms = $5
+         WHERE id = $1 AND state IN ({states}) RETURNING id"
+    ))
+    .bind(job_id)
+    .bind(to_ms(times.due_at))
+    .bind(to_ms(times.target_at))
+    .bind(to_ms(times.deadline_at))
+    .bind(to_ms(now))
+    .bind(last_error)
+    .fetch_optional(&mut **tx)
+    .await?;
+    if moved.is_none() {
+        return Ok(false);
+    }
+    // The old error alerts are folded into the requeue note: alerts are unique per (job,
+    // kind), so keeping them would silence the alert of a repeated failure.
+    let old: Vec<(String, String)> = sqlx::query_as(
+        "DELETE FROM alerts WHERE job_id = $1 AND kind IN ('failed', 'expired')
+         RETURNING kind, detail",
+    )
+    .bind(job_id)
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut note = detail.to_string();
+    for (kind, d) in old {
+        note.push_str(&format!(" [earlier {kind} alert: {d}]"));
+    }
+    let kind = AlertKind::Requeued;
+    sqlx::query(
+        "INSERT INTO alerts (job_id, kind, severity, detail, at_ms) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (job_id, kind) DO UPDATE SET detail = alerts.detail || ' | ' || excluded.detail,
+             at_ms = excluded.at_ms",
+    )
+    .bind(job_id)
+    .bind(kind.as_str())
+    .bind(kind.severity())
+    .bind(note)
+    .bind(to_ms(now))
+    .execute(&mut **tx)
+    .await?;
+    Ok(true)
 }
 
 #[async_trait]
@@ -62,49 +127,11 @@ impl OpsStore for SqlStore {
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
-        let moved: Option<i64> = sqlx::query_scalar(
-            "UPDATE report_jobs SET state = 'pending', due_at_ms = $2, target_at_ms = $3,
-                 deadline_at_ms = $4, lease_owner = NULL, lease_until_ms = NULL, batch_id = NULL,
-                 batch_index = NULL, updated_at_ms = $5
-             WHERE id = $1 AND state IN ('failed', 'expired') RETURNING id",
-        )
-        .bind(job_id)
-        .bind(to_ms(times.due_at))
-        .bind(to_ms(times.target_at))
-        .bind(to_ms(times.deadline_at))
-        .bind(to_ms(now))
-        .fetch_optional(&mut *tx)
-        .await?;
-        if moved.is_none() {
+        let from = [JobState::Failed, JobState::Expired];
+        if !requeue_in_tx(&mut tx, job_id, times, &from, detail, None, now).await? {
             tx.rollback().await?;
             return Ok(false);
         }
-        // The old error alerts are folded into the requeue note: alerts are unique per (job,
-        // kind), so keeping them would silence the alert of a repeated failure.
-        let old: Vec<(String, String)> = sqlx::query_as(
-            "DELETE FROM alerts WHERE job_id = $1 AND kind IN ('failed', 'expired')
-             RETURNING kind, detail",
-        )
-        .bind(job_id)
-        .fetch_all(&mut *tx)
-        .await?;
-        let mut note = detail.to_string();
-        for (kind, d) in old {
-            note.push_str(&format!(" [earlier {kind} alert: {d}]"));
-        }
-        let kind = AlertKind::Requeued;
-        sqlx::query(
-            "INSERT INTO alerts (job_id, kind, severity, detail, at_ms) VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (job_id, kind) DO UPDATE SET detail = alerts.detail || ' | ' || excluded.detail,
-                 at_ms = excluded.at_ms",
-        )
-        .bind(job_id)
-        .bind(kind.as_str())
-        .bind(kind.severity())
-        .bind(note)
-        .bind(to_ms(now))
-        .execute(&mut *tx)
-        .await?;
         tx.commit().await?;
         Ok(true)
     }

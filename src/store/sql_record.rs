@@ -10,6 +10,7 @@ use sqlx::any::AnyArguments;
 use sqlx::{Any, Arguments, Row, Transaction};
 
 use super::{Backend, InboundMessage, NewEvent, RecordOutcome, SqlStore, StoreError};
+use crate::domain::Channel;
 use crate::domain::time::{from_ms, to_ms};
 
 /// Rows per statement: 15 parameters a row stays far below SQLite's 32 766 and PostgreSQL's
@@ -268,8 +269,11 @@ async fn upsert_states(
             bind(&mut args, i.channel.as_str())?;
             bind(&mut args, to_ms(i.consent_at))?;
             bind(&mut args, id)?;
-            // Citizens' own changes come from İYS: İYS already holds them.
-            bind(&mut args, i64::from(i.source.is_iys()))?;
+            // Citizens' own changes, and records read from İYS, are what İYS already holds.
+            bind(
+                &mut args,
+                i64::from(i.source.is_iys() || i.channel == Channel::Iys),
+            )?;
             bind(&mut args, to_ms(now))?;
         }
         sqlx::query_with(&sql, args).execute(&mut **tx).await?;

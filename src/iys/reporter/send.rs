@@ -10,7 +10,7 @@ use super::planner::{self, OutOfOrder, Verdict};
 use super::{Ready, Report, Reporter, ReporterError, lease, secs};
 use crate::domain::time::from_iys;
 use crate::iys::paced::CallError;
-use crate::iys::sync::status_record_intent;
+use crate::iys::sync::iys_record_intent;
 use crate::iys::{ErrorClass, IysError};
 use crate::store::ReportJob;
 use crate::store::queue::{Fence, JobOutcome, NewBatch};
@@ -148,7 +148,7 @@ impl Reporter {
                             rec.consent_date.as_deref().unwrap_or("?"),
                             event.status.as_str(),
                         );
-                        match status_record_intent(brand, &rec) {
+                        match iys_record_intent(brand, &rec) {
                             Some(intent) => {
                                 // İYS already holds it: recorded without a report job.
                                 self.ledger
