@@ -652,23 +652,10 @@ async fn late_older_onay_is_not_sent(store: Arc<dyn Store>) {
     assert_eq!(w.held(PHONE), Some(Status::Ret));
 }
 
-/// H178 is read as a question. A citizen's ONAY in İYS from the same second as our RET: resent
-/// one second later. A citizen's RET dated after our ONAY: brought into the ledger, alerted.
+/// H178 is read as a question. A citizen's ONAY in İYS newer than our ONAY: İYS already holds
+/// the word, done. A citizen's RET dated after our ONAY: brought into the ledger, alerted.
 async fn out_of_order_refusals_are_resolved_against_iys_record(store: Arc<dyn Store>) {
     let w = World::start(store, "2026-03-04 10:00:00").await;
-    w.confirmed_onay(PHONE).await;
-    let t = iys_relay::iys::reporter::planner::floor_second(w.now());
-    w.sim
-        .inject_citizen_action(
-            BRAND,
-            PHONE,
-            RecipientType::Bireysel,
-            ConsentType::Mesaj,
-            Status::Ret,
-            Source::IysMobil,
-            None,
-        )
-        .unwrap();
     w.sim
         .inject_citizen_action(
             BRAND,
@@ -679,13 +666,18 @@ async fn out_of_order_refusals_are_resolved_against_iys_record(store: Arc<dyn St
             Source::IysWeb,
             None,
         )
-        .ok();
-    // The citizen's last word at İYS is ONAY at second t; our RET is from the same second.
-    let ours = w.record_at("R-same", PHONE, Status::Ret, t).await;
+        .unwrap();
+    let ours = w
+        .record("O-same", PHONE, Status::Onay, Duration::minutes(1))
+        .await;
     w.quiesce(Duration::seconds(1)).await;
     let job = w.store.job_for_event(ours).await.unwrap().unwrap();
     assert_eq!(job.state, JobState::Done, "{job:?}");
-    assert_eq!(w.held(PHONE), Some(Status::Ret));
+    assert!(
+        w.sim.request_log().iter().any(|l| l.status == 400),
+        "the H178 was met and answered"
+    );
+    assert_eq!(w.held(PHONE), Some(Status::Onay));
 
     // A second person: our ONAY from a minute ago, the citizen's RET in İYS now (not pulled).
     let other = "+905329876543";

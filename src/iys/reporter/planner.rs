@@ -117,16 +117,21 @@ pub fn iys_date(
 pub enum OutOfOrder {
     /// İYS already holds this word: the movement's work is done.
     AlreadyHeld,
-    /// İYS holds another word dated no later than the second the relay sent (a movement whose
-    /// date the relay could not know): send again, dated one second after the one refused.
+    /// İYS holds another word dated before the person's act, in a second the relay's date
+    /// could not clear (a movement the relay did not know of): send again, dated one second
+    /// after both.
     ResendAfter(DateTime<Utc>),
-    /// İYS holds a word dated after the one the relay sent: a newer movement the ledger does
-    /// not know, to be brought in from İYS.
+    /// İYS holds another word dated at or after the person's act: a newer movement the ledger
+    /// does not know, to be brought in from İYS. A tie goes to İYS's record, as the ledger's own
+    /// rule gives a tie to the movement it learns of later.
     IysNewer,
 }
 
+/// Compares İYS's record with the movement: `act` is the person's true time, `sent` the date
+/// the relay sent (rounded up, perhaps moved on), `iys_date` the date İYS holds.
 pub fn out_of_order(
     ours: Status,
+    act: DateTime<Utc>,
     sent: Option<DateTime<Utc>>,
     iys_status: Status,
     iys_date: Option<DateTime<Utc>>,
@@ -134,9 +139,10 @@ pub fn out_of_order(
     if iys_status == ours {
         return OutOfOrder::AlreadyHeld;
     }
-    match (sent, iys_date) {
-        (Some(sent), Some(at)) if floor_second(at) <= floor_second(sent) => {
-            OutOfOrder::ResendAfter(floor_second(sent) + Duration::seconds(1))
+    match iys_date {
+        Some(at) if at < act => {
+            let last = sent.map_or(at, |s| s.max(at));
+            OutOfOrder::ResendAfter(floor_second(last) + Duration::seconds(1))
         }
         _ => OutOfOrder::IysNewer,
     }
@@ -358,23 +364,36 @@ mod tests {
     #[test]
     fn out_of_order_answers() {
         use Status::{Onay, Ret};
+        let act = ms(10_140);
+        let sent = Some(ms(11_000));
         assert_eq!(
-            out_of_order(Ret, Some(ms(10_000)), Ret, Some(ms(10_000))),
+            out_of_order(Ret, act, sent, Ret, Some(ms(11_000))),
             OutOfOrder::AlreadyHeld
         );
+        // İYS's ONAY is from 10:00:10.000, before the RET at .140 that was sent as :11.
         assert_eq!(
-            out_of_order(Ret, Some(ms(10_000)), Onay, Some(ms(10_000))),
+            out_of_order(Ret, act, Some(ms(10_000)), Onay, Some(ms(10_000))),
             OutOfOrder::ResendAfter(ms(11_000))
         );
         assert_eq!(
-            out_of_order(Ret, Some(ms(10_000)), Onay, Some(ms(9_000))),
-            OutOfOrder::ResendAfter(ms(11_000))
+            out_of_order(Ret, act, sent, Onay, Some(ms(10_000))),
+            OutOfOrder::ResendAfter(ms(12_000))
         );
+        // A citizen's ONAY at :11 came after the RET said at :10.140: İYS's word is newer,
+        // even though the RET went out dated :11.
         assert_eq!(
-            out_of_order(Ret, Some(ms(10_000)), Onay, Some(ms(11_000))),
+            out_of_order(Ret, act, sent, Onay, Some(ms(11_000))),
             OutOfOrder::IysNewer
         );
-        assert_eq!(out_of_order(Ret, None, Onay, None), OutOfOrder::IysNewer);
+        assert_eq!(
+            out_of_order(Ret, ms(60_000), Some(ms(60_000)), Onay, Some(ms(60_000))),
+            OutOfOrder::IysNewer,
+            "a tie goes to İYS's record, as in the ledger"
+        );
+        assert_eq!(
+            out_of_order(Ret, act, None, Onay, None),
+            OutOfOrder::IysNewer
+        );
     }
 
     #[test]

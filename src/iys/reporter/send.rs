@@ -132,13 +132,21 @@ impl Reporter {
             None => self.retry_outcome(job, None, format!("{e}; İYS shows no record")),
             Some(rec) => {
                 let at = rec.consent_date.as_deref().and_then(from_iys);
-                match planner::out_of_order(event.status, job.iys_date, rec.status, at) {
+                match planner::out_of_order(
+                    event.status,
+                    event.consent_at,
+                    job.iys_date,
+                    rec.status,
+                    at,
+                ) {
                     OutOfOrder::AlreadyHeld => JobOutcome::Done {
                         transaction_id: None,
                     },
                     OutOfOrder::ResendAfter(iys_date) => JobOutcome::ResendAfter {
                         iys_date,
-                        error: format!("{e}; İYS holds a record of the same second, resending"),
+                        error: format!(
+                            "{e}; İYS holds an older record of the same second, resending"
+                        ),
                     },
                     OutOfOrder::IysNewer => {
                         let reason = format!(
