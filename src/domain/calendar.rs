@@ -204,17 +204,7 @@ impl BusinessCalendar {
         date: NaiveDate,
         n: u32,
     ) -> Result<NaiveDate, CalendarError> {
-        let mut d = date;
-        let mut found = 0;
-        while found < n {
-            d = d
-                .succ_opt()
-                .ok_or(CalendarError::OutOfRange(d, self.valid_from, self.valid_to))?;
-            if self.is_business_day(d)? {
-                found += 1;
-            }
-        }
-        Ok(d)
+        self.nth_business_day(date, n, NaiveDate::succ_opt)
     }
 
     /// The `n`-th business day strictly before `date` (n >= 1).
@@ -223,12 +213,20 @@ impl BusinessCalendar {
         date: NaiveDate,
         n: u32,
     ) -> Result<NaiveDate, CalendarError> {
+        self.nth_business_day(date, n, NaiveDate::pred_opt)
+    }
+
+    /// Walks from `date` one day at a time with `step` until `n` business days were passed.
+    fn nth_business_day(
+        &self,
+        date: NaiveDate,
+        n: u32,
+        step: fn(&NaiveDate) -> Option<NaiveDate>,
+    ) -> Result<NaiveDate, CalendarError> {
         let mut d = date;
         let mut found = 0;
         while found < n {
-            d = d
-                .pred_opt()
-                .ok_or(CalendarError::OutOfRange(d, self.valid_from, self.valid_to))?;
+            d = step(&d).ok_or(CalendarError::OutOfRange(d, self.valid_from, self.valid_to))?;
             if self.is_business_day(d)? {
                 found += 1;
             }

@@ -246,14 +246,15 @@ pub trait ReportQueue: Send + Sync {
     ) -> Result<(), StoreError>;
 
     /// Every consentDate that may be at İYS for these addresses: dates jobs sent and the dates
-    /// of `IYS_*` movements in the ledger.
+    /// of movements the ledger has from İYS (`IYS_*` sources, records brought in from İYS).
     async fn iys_dates(&self, keys: &[AddressKey]) -> Result<Vec<SentDate>, StoreError>;
 
     /// The events behind many jobs (any order; unknown ids are absent).
     async fn events_by_ids(&self, ids: &[i64]) -> Result<Vec<StoredEvent>, StoreError>;
 
-    /// What İYS is known to hold per address: the newest of our accepted jobs and the citizens'
-    /// own `IYS_*` movements. Addresses without such knowledge are absent.
+    /// What İYS is known to hold per address: the newest of our accepted jobs, the citizens'
+    /// own `IYS_*` movements and records brought in from İYS. Addresses without such knowledge
+    /// are absent.
     async fn iys_known_status(
         &self,
         keys: &[AddressKey],

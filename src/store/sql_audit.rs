@@ -1,8 +1,6 @@
 //! [`AuditStore`] over sqlx `Any`: the same SQL on SQLite and PostgreSQL (row-value
 //! comparisons for the keyset cursors work on both).
 
-use std::collections::HashMap;
-
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::Row;
@@ -12,7 +10,7 @@ use super::audit::{AuditEntry, AuditProgress, AuditStore};
 use super::queue::AlertKind;
 use super::rows::parsed;
 use super::sql_ops::requeue_in_tx;
-use super::sql_queue::CHUNK;
+use super::sql_queue::address_groups;
 use super::{AddressKey, JobState, JobTimes, SqlStore, StoreError};
 use crate::domain::time::{from_ms, to_ms};
 
@@ -97,34 +95,18 @@ impl AuditStore for SqlStore {
     }
 
     async fn audit_entries(&self, keys: &[AddressKey]) -> Result<Vec<AuditEntry>, StoreError> {
-        let mut groups: HashMap<_, Vec<&str>> = HashMap::new();
-        for k in keys {
-            groups
-                .entry((k.brand_code, k.recipient_type, k.consent_type))
-                .or_default()
-                .push(k.recipient.as_str());
-        }
         let mut out = Vec::new();
-        for ((brand, rt, ct), mut recipients) in groups {
-            recipients.sort_unstable();
-            recipients.dedup();
-            for chunk in recipients.chunks(CHUNK) {
-                let list: Vec<String> = (0..chunk.len()).map(|n| format!("${}", n + 4)).collect();
-                let sql = entry_select(&format!(
-                    "s.brand_code = $1 AND s.recipient_type = $2 AND s.consent_type = $3
-                     AND s.recipient IN ({})",
-                    list.join(",")
-                ));
-                let mut q = sqlx::query(&sql)
-                    .bind(brand)
-                    .bind(rt.as_str())
-                    .bind(ct.as_str());
-                for r in chunk {
-                    q = q.bind(*r);
-                }
-                for row in q.fetch_all(&self.read).await? {
-                    out.push(entry_from_row(&row)?);
-                }
+        for (kind, recipients) in address_groups(keys) {
+            let rows = self
+                .rows_for_recipients(kind, &recipients, |list| {
+                    entry_select(&format!(
+                        "s.brand_code = $1 AND s.recipient_type = $2 AND s.consent_type = $3
+                         AND s.recipient IN ({list})"
+                    ))
+                })
+                .await?;
+            for row in rows {
+                out.push(entry_from_row(&row)?);
             }
         }
         Ok(out)

@@ -2,7 +2,7 @@
 //! (`FOR UPDATE SKIP LOCKED` on PostgreSQL; SQLite has one writer, so a plain UPDATE is a claim)
 //! and the two-argument maximum (`GREATEST` / `MAX`).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -15,8 +15,8 @@ use super::queue::{
 };
 use super::rows::{JOB_COLUMNS, job_from_row, stored_event_from_row};
 use super::{AddressKey, Backend, ReportJob, SqlStore, StoreError, StoredEvent};
-use crate::domain::Status;
 use crate::domain::time::{from_ms, to_ms};
+use crate::domain::{ConsentType, RecipientType, Status};
 
 /// Open jobs a worker may take: pending and due, or leased by a worker whose lease lapsed.
 const CLAIMABLE: &str =
@@ -85,6 +85,51 @@ impl SqlStore {
             Backend::Postgres => "GREATEST",
             Backend::Sqlite => "MAX",
         }
+    }
+}
+
+/// Addresses as İYS groups them in a status query, and as one `IN` list can hold them:
+/// (brand, recipient type, type), recipients sorted and once each.
+pub(super) type AddressGroups<'a> = BTreeMap<(i64, RecipientType, ConsentType), Vec<&'a str>>;
+
+pub(super) fn address_groups(keys: &[AddressKey]) -> AddressGroups<'_> {
+    let mut groups: AddressGroups<'_> = BTreeMap::new();
+    for k in keys {
+        groups
+            .entry((k.brand_code, k.recipient_type, k.consent_type))
+            .or_default()
+            .push(k.recipient.as_str());
+    }
+    for r in groups.values_mut() {
+        r.sort_unstable();
+        r.dedup();
+    }
+    groups
+}
+
+impl SqlStore {
+    /// Runs `sql(list)` once per chunk of `recipients`, with brand, recipient type and type bound
+    /// as `$1`–`$3` and `list` the placeholders of the chunk's recipients (`$4`…).
+    pub(super) async fn rows_for_recipients(
+        &self,
+        (brand, rt, ct): (i64, RecipientType, ConsentType),
+        recipients: &[&str],
+        sql: impl Fn(&str) -> String,
+    ) -> Result<Vec<AnyRow>, StoreError> {
+        let mut out = Vec::new();
+        for chunk in recipients.chunks(CHUNK) {
+            let list: Vec<String> = (0..chunk.len()).map(|n| format!("${}", n + 4)).collect();
+            let sql = sql(&list.join(","));
+            let mut q = sqlx::query(&sql)
+                .bind(brand)
+                .bind(rt.as_str())
+                .bind(ct.as_str());
+            for r in chunk {
+                q = q.bind(*r);
+            }
+            out.extend(q.fetch_all(&self.read).await?);
+        }
+        Ok(out)
     }
 }
 
@@ -318,47 +363,36 @@ impl ReportQueue for SqlStore {
     }
 
     async fn iys_dates(&self, keys: &[AddressKey]) -> Result<Vec<SentDate>, StoreError> {
-        let mut groups: HashMap<_, Vec<&str>> = HashMap::new();
-        for k in keys {
-            groups
-                .entry((k.brand_code, k.recipient_type, k.consent_type))
-                .or_default()
-                .push(k.recipient.as_str());
-        }
         let mut out = Vec::new();
-        for ((brand, rt, ct), recipients) in groups {
-            for chunk in recipients.chunks(CHUNK) {
-                let list: Vec<String> = (0..chunk.len()).map(|n| format!("${}", n + 4)).collect();
-                let list = list.join(",");
-                let sql = format!(
-                    "SELECT recipient, id AS job_id, iys_date_ms AS at_ms FROM report_jobs
-                     WHERE brand_code = $1 AND recipient_type = $2 AND consent_type = $3
-                       AND recipient IN ({list}) AND iys_date_ms IS NOT NULL
-                     UNION ALL
-                     SELECT recipient, NULL AS job_id, MAX(consent_at_ms) AS at_ms FROM consent_events
-                     WHERE brand_code = $1 AND recipient_type = $2 AND consent_type = $3
-                       AND recipient IN ({list}) AND substr(source, 1, 4) = 'IYS_'
-                     GROUP BY recipient"
-                );
-                let mut q = sqlx::query(&sql)
-                    .bind(brand)
-                    .bind(rt.as_str())
-                    .bind(ct.as_str());
-                for r in chunk {
-                    q = q.bind(*r);
-                }
-                for row in q.fetch_all(&self.read).await? {
-                    out.push(SentDate {
-                        address: AddressKey {
-                            brand_code: brand,
-                            recipient: row.try_get("recipient")?,
-                            recipient_type: rt,
-                            consent_type: ct,
-                        },
-                        job_id: row.try_get("job_id")?,
-                        at: from_ms(row.try_get("at_ms")?),
-                    });
-                }
+        for (kind, recipients) in address_groups(keys) {
+            let rows = self
+                .rows_for_recipients(kind, &recipients, |list| {
+                    format!(
+                        "SELECT recipient, id AS job_id, iys_date_ms AS at_ms FROM report_jobs
+                         WHERE brand_code = $1 AND recipient_type = $2 AND consent_type = $3
+                           AND recipient IN ({list}) AND iys_date_ms IS NOT NULL
+                         UNION ALL
+                         SELECT recipient, NULL AS job_id, MAX(consent_at_ms) AS at_ms
+                         FROM consent_events
+                         WHERE brand_code = $1 AND recipient_type = $2 AND consent_type = $3
+                           AND recipient IN ({list})
+                           AND (substr(source, 1, 4) = 'IYS_' OR channel = 'iys')
+                         GROUP BY recipient"
+                    )
+                })
+                .await?;
+            let (brand, rt, ct) = kind;
+            for row in rows {
+                out.push(SentDate {
+                    address: AddressKey {
+                        brand_code: brand,
+                        recipient: row.try_get("recipient")?,
+                        recipient_type: rt,
+                        consent_type: ct,
+                    },
+                    job_id: row.try_get("job_id")?,
+                    at: from_ms(row.try_get("at_ms")?),
+                });
             }
         }
         Ok(out)
@@ -485,52 +519,39 @@ impl ReportQueue for SqlStore {
         &self,
         keys: &[AddressKey],
     ) -> Result<Vec<(AddressKey, Status)>, StoreError> {
-        // Group by (brand, recipient type, type) so each query is one IN list.
-        let mut groups: HashMap<_, Vec<&str>> = HashMap::new();
-        for k in keys {
-            groups
-                .entry((k.brand_code, k.recipient_type, k.consent_type))
-                .or_default()
-                .push(k.recipient.as_str());
-        }
         let mut newest: HashMap<AddressKey, (i64, i64, Status)> = HashMap::new();
-        for ((brand, rt, ct), recipients) in groups {
-            for chunk in recipients.chunks(CHUNK) {
-                let list: Vec<String> = (0..chunk.len()).map(|n| format!("${}", n + 4)).collect();
-                let sql = format!(
-                    "SELECT e.recipient, e.status, e.consent_at_ms, e.id FROM consent_events e
-                     WHERE e.brand_code = $1 AND e.recipient_type = $2 AND e.consent_type = $3
-                       AND e.recipient IN ({})
-                       AND (substr(e.source, 1, 4) = 'IYS_'
-                            OR EXISTS (SELECT 1 FROM report_jobs j WHERE j.event_id = e.id AND j.state = 'done'))",
-                    list.join(",")
+        for (kind, recipients) in address_groups(keys) {
+            let rows = self
+                .rows_for_recipients(kind, &recipients, |list| {
+                    format!(
+                        "SELECT e.recipient, e.status, e.consent_at_ms, e.id FROM consent_events e
+                         WHERE e.brand_code = $1 AND e.recipient_type = $2 AND e.consent_type = $3
+                           AND e.recipient IN ({list})
+                           AND (substr(e.source, 1, 4) = 'IYS_' OR e.channel = 'iys'
+                                OR EXISTS (SELECT 1 FROM report_jobs j
+                                           WHERE j.event_id = e.id AND j.state = 'done'))"
+                    )
+                })
+                .await?;
+            let (brand, rt, ct) = kind;
+            for row in rows {
+                let status: String = row.try_get("status")?;
+                let status: Status = status
+                    .parse()
+                    .map_err(|e| StoreError::Corrupt(format!("status: {e}")))?;
+                let key = AddressKey {
+                    brand_code: brand,
+                    recipient: row.try_get("recipient")?,
+                    recipient_type: rt,
+                    consent_type: ct,
+                };
+                let rank = (
+                    row.try_get::<i64, _>("consent_at_ms")?,
+                    row.try_get::<i64, _>("id")?,
                 );
-                let mut q = sqlx::query(&sql)
-                    .bind(brand)
-                    .bind(rt.as_str())
-                    .bind(ct.as_str());
-                for r in chunk {
-                    q = q.bind(*r);
-                }
-                for row in q.fetch_all(&self.read).await? {
-                    let status: String = row.try_get("status")?;
-                    let status: Status = status
-                        .parse()
-                        .map_err(|e| StoreError::Corrupt(format!("status: {e}")))?;
-                    let key = AddressKey {
-                        brand_code: brand,
-                        recipient: row.try_get("recipient")?,
-                        recipient_type: rt,
-                        consent_type: ct,
-                    };
-                    let rank = (
-                        row.try_get::<i64, _>("consent_at_ms")?,
-                        row.try_get::<i64, _>("id")?,
-                    );
-                    let e = newest.entry(key).or_insert((rank.0, rank.1, status));
-                    if (rank.0, rank.1) > (e.0, e.1) {
-                        *e = (rank.0, rank.1, status);
-                    }
+                let e = newest.entry(key).or_insert((rank.0, rank.1, status));
+                if (rank.0, rank.1) > (e.0, e.1) {
+                    *e = (rank.0, rank.1, status);
                 }
             }
         }
