@@ -19,7 +19,7 @@ use iys_relay::domain::{ConsentType, RecipientType, Source, Status};
 use iys_relay::iys::paced::manual_sleeper;
 use iys_relay::iys::reporter::Reporter;
 use iys_relay::sim::Simulator;
-use iys_relay::store::queue::AlertKind;
+use iys_relay::store::queue::{AlertKind, BatchState};
 use iys_relay::store::{JobState, Store};
 use serde_json::{Value, json};
 
@@ -605,6 +605,38 @@ async fn ret_behind_a_batched_onay_is_not_lost(store: Arc<dyn Store>) {
     assert_eq!(w.suppression(&people[0]).await["may_send"], json!(false));
 }
 
+/// A batch of ONAYs İYS accepted but the relay lost track of (here: given up on while İYS still
+/// had it) goes back to the queue; a RET arrives for one of them before İYS processes the batch.
+/// The RET must not conclude "nothing to revoke" while that ONAY may still land.
+async fn ret_waits_for_an_onay_that_may_still_land(store: Arc<dyn Store>) {
+    let w = World::start(store, "2026-03-04 10:00:00").await;
+    let people: Vec<String> = (0..60).map(|n| format!("+90534{n:07}")).collect();
+    for (n, p) in people.iter().enumerate() {
+        w.record(&format!("E{n}"), p, Status::Onay, Duration::seconds(2))
+            .await;
+    }
+    w.reporter().run_once().await.unwrap();
+    let batch = w
+        .store
+        .job_for_event(1)
+        .await
+        .unwrap()
+        .and_then(|j| j.batch_id)
+        .expect("batched");
+    w.store
+        .update_batch(&batch, BatchState::Abandoned, w.now(), w.now())
+        .await
+        .unwrap();
+    w.record("R0", &people[0], Status::Ret, Duration::zero())
+        .await;
+    w.clock.advance(Duration::seconds(1));
+    let r = w.reporter().run_once().await.unwrap();
+    assert_eq!(r.nothing_to_revoke, 0, "{r:?}");
+    w.quiesce(Duration::seconds(301)).await;
+    assert_eq!(w.held(&people[0]), Some(Status::Ret));
+    assert_eq!(w.held(&people[1]), Some(Status::Onay));
+}
+
 /// EVET then RET 140 ms apart (and a CRM's two movements both at 11:09:00): İYS keeps one
 /// date per second, so the RET goes out one second later and İYS ends holding it.
 async fn same_second_movements_end_with_the_last_word(store: Arc<dyn Store>) {
@@ -717,6 +749,7 @@ on_both_backends!(
     citizen_ret_in_iys_reaches_suppression_after_one_pull,
     push_receiver_authenticates_dedupes_and_ignores_the_test_record,
     ret_behind_a_batched_onay_is_not_lost,
+    ret_waits_for_an_onay_that_may_still_land,
     same_second_movements_end_with_the_last_word,
     late_older_onay_is_not_sent,
     out_of_order_refusals_are_resolved_against_iys_record,

@@ -115,6 +115,9 @@ pub struct SentDate {
     pub address: AddressKey,
     pub job_id: Option<i64>,
     pub at: DateTime<Utc>,
+    /// An ONAY a job sent that İYS never confirmed (a batch whose acceptance a crash lost, a
+    /// call that timed out): it may still land at İYS.
+    pub unconfirmed_onay: bool,
 }
 
 /// One HTTP call to İYS, as the attempt log keeps it.

@@ -368,11 +368,15 @@ impl ReportQueue for SqlStore {
             let rows = self
                 .rows_for_recipients(kind, &recipients, |list| {
                     format!(
-                        "SELECT recipient, id AS job_id, iys_date_ms AS at_ms FROM report_jobs
-                         WHERE brand_code = $1 AND recipient_type = $2 AND consent_type = $3
-                           AND recipient IN ({list}) AND iys_date_ms IS NOT NULL
+                        "SELECT j.recipient, j.id AS job_id, j.iys_date_ms AS at_ms,
+                             CASE WHEN e.status = 'ONAY' AND j.state <> 'done' THEN 1 ELSE 0 END
+                                 AS unconfirmed_onay
+                         FROM report_jobs j JOIN consent_events e ON e.id = j.event_id
+                         WHERE j.brand_code = $1 AND j.recipient_type = $2 AND j.consent_type = $3
+                           AND j.recipient IN ({list}) AND j.iys_date_ms IS NOT NULL
                          UNION ALL
-                         SELECT recipient, NULL AS job_id, MAX(consent_at_ms) AS at_ms
+                         SELECT recipient, NULL AS job_id, MAX(consent_at_ms) AS at_ms,
+                             0 AS unconfirmed_onay
                          FROM consent_events
                          WHERE brand_code = $1 AND recipient_type = $2 AND consent_type = $3
                            AND recipient IN ({list})
@@ -392,6 +396,7 @@ impl ReportQueue for SqlStore {
                     },
                     job_id: row.try_get("job_id")?,
                     at: from_ms(row.try_get("at_ms")?),
+                    unconfirmed_onay: row.try_get::<i64, _>("unconfirmed_onay")? != 0,
                 });
             }
         }

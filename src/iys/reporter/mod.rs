@@ -95,7 +95,14 @@ pub(crate) struct Ready {
     pub request: ConsentRequest,
     /// The consentDate in `request`, as an instant.
     pub date: DateTime<Utc>,
+    /// Another job of the address sent an ONAY İYS never confirmed: it may still land there.
+    pub onay_may_land: bool,
 }
+
+/// How many times a RET re-checks İYS for an ONAY the relay sent but never saw confirmed
+/// (one batch processing delay apart) before it concludes there is nothing to revoke; the
+/// audit's targeted check after a `nothing_to_revoke` is the net beyond that.
+const ONAY_LANDING_CHECKS: i64 = 4;
 
 fn secs(s: u64) -> Duration {
     Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX / 1000))
@@ -319,6 +326,7 @@ impl Reporter {
                     job,
                     request,
                     date: now,
+                    onay_may_land: false,
                 }),
                 Err(error) => {
                     self.finish(&job, &fence, JobOutcome::Failed { error }, report)
@@ -397,9 +405,13 @@ impl Reporter {
         let mine: HashMap<&AddressKey, i64> =
             ready.iter().map(|r| (&r.job.address, r.job.id)).collect();
         let mut others: HashMap<AddressKey, Vec<DateTime<Utc>>> = HashMap::new();
+        let mut may_land: std::collections::HashSet<AddressKey> = Default::default();
         for d in self.store.iys_dates(&keys).await? {
             if d.job_id.is_some() && d.job_id == mine.get(&d.address).copied() {
                 continue;
+            }
+            if d.unconfirmed_onay {
+                may_land.insert(d.address.clone());
             }
             others.entry(d.address).or_default().push(d.at);
         }
@@ -421,6 +433,7 @@ impl Reporter {
             }
             r.date = date;
             r.request.consent_date = to_iys(date);
+            r.onay_may_land = may_land.contains(&r.job.address);
             out.push(r);
         }
         Ok(out)
@@ -504,6 +517,19 @@ impl Reporter {
                                 transaction_id: None,
                             };
                             self.finish(&r.job, &fence, done, report).await?
+                        }
+                        RetDecision::NothingToRevoke
+                            if r.onay_may_land && r.job.attempts < ONAY_LANDING_CHECKS =>
+                        {
+                            // İYS may yet process an ONAY the relay sent (a batch whose
+                            // acceptance a crash lost): concluding now could leave that ONAY
+                            // standing. Ask again once a batch would have been processed.
+                            let due_at = self.now() + secs(self.cfg.poll_delay_seconds);
+                            let error = "İYS holds no ONAY yet, but one the relay sent is \
+                                         unconfirmed: checking again"
+                                .to_string();
+                            let wait = JobOutcome::Retry { due_at, error };
+                            self.finish(&r.job, &fence, wait, report).await?
                         }
                         RetDecision::NothingToRevoke => {
                             self.finish(&r.job, &fence, JobOutcome::NothingToRevoke, report)
