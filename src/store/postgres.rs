@@ -9,6 +9,7 @@ pub(super) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations
 pub(super) async fn connect(url: &str, max_connections: u32) -> Result<SqlStore, StoreError> {
     let pool = AnyPoolOptions::new()
         .max_connections(max_connections.max(2))
+        .after_release(super::sql::release_clean)
         .connect(url)
         .await?;
     Ok(SqlStore {

@@ -252,3 +252,17 @@ pub fn redact_url(url: &str) -> String {
         _ => url.to_string(),
     }
 }
+
+/// A pooled connection handed back while still inside a transaction is closed, not reused.
+/// A caller cancelled in the middle of `BEGIN` (a worker stopped at an await, a request whose
+/// client went away) can leave one in that state with no transaction object left to roll it
+/// back; reused, it would turn every later `BEGIN` into a savepoint error. Closing it rolls
+/// the open transaction back on the server.
+pub(super) fn release_clean(
+    conn: &mut sqlx::AnyConnection,
+    _meta: sqlx::pool::PoolConnectionMetadata,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<bool, sqlx::Error>> + Send + '_>> {
+    use sqlx::TransactionManager;
+    let clean = sqlx::any::AnyTransactionManager::get_transaction_depth(conn) == 0;
+    Box::pin(async move { Ok(clean) })
+}

@@ -50,7 +50,11 @@ pub(super) async fn connect(url: &str, max_connections: u32) -> Result<SqlStore,
             })
         })
     };
-    let write = options().max_connections(1).connect(&url).await?;
+    let write = options()
+        .max_connections(1)
+        .after_release(super::sql::release_clean)
+        .connect(&url)
+        .await?;
     let read = options()
         .max_connections(max_connections.max(1))
         .connect(&url)
