@@ -1039,6 +1039,58 @@ fn late_older_onay_after_ret() -> History {
     ])
 }
 
+/// An ONAY whose send İYS refused outright (503 in an outage) never reached İYS, so its date
+/// must not push the next movement's date later: the person's newer ONAY, said before the
+/// citizen's RET in İYS, would otherwise be dated after that RET and overwrite it.
+fn refused_send_does_not_move_the_next_date_past_a_citizen_word() -> History {
+    // The shrunk history a campaign found (PostgreSQL, seed 194314604).
+    let arama = |person| one(person, ConsentType::Arama);
+    History {
+        people: 10,
+        brands: 1,
+        ops: vec![
+            Op::Burst {
+                brand: 0,
+                ctype: ConsentType::Mesaj,
+                from: 0,
+                count: 4,
+                statuses: 975755334,
+                via: Via::AgentNoSeconds,
+            },
+            Op::Round,
+            Op::Record {
+                gap: Gap::Ms(4),
+                addr: one(8, ConsentType::Eposta),
+                status: Status::Ret,
+                via: Via::Agent,
+            },
+            Op::Round,
+            rec(Gap::Ms(615), 3, Status::Onay, Via::Agent),
+            Op::OutageStart(OutageKind::Unavailable),
+            Op::Citizen {
+                addr: arama(2),
+                status: Status::Ret,
+                source: Source::IysCm,
+            },
+            Op::Burst {
+                brand: 0,
+                ctype: ConsentType::Arama,
+                from: 9,
+                count: 12,
+                statuses: 4235814800,
+                via: Via::Ivr,
+            },
+            Op::Round,
+            Op::Record {
+                gap: Gap::Ms(677),
+                addr: arama(2),
+                status: Status::Onay,
+                via: Via::Ivr,
+            },
+        ],
+    }
+}
+
 /// Control (passes today): movements during a 503 outage go out once İYS is back.
 fn control_outage_then_recovery() -> History {
     hist(vec![
@@ -1110,6 +1162,7 @@ scenarios!(
     agent_minutes_only_onay_then_ret,
     killed_after_batch_accepted_then_ret,
     late_older_onay_after_ret,
+    refused_send_does_not_move_the_next_date_past_a_citizen_word,
     control_outage_then_recovery,
     control_citizen_ret_in_iys,
 );

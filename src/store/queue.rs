@@ -240,11 +240,12 @@ pub trait ReportQueue: Send + Sync {
     async fn brand_recovered(&self, brand_code: i64) -> Result<(), StoreError>;
 
     /// Writes the consentDate each leased job is about to send (before the request leaves, so a
-    /// crash cannot forget a date İYS may hold). Jobs whose lease `owner` lost are skipped.
+    /// crash cannot forget a date İYS may hold); `None` takes it back when İYS stored nothing.
+    /// Jobs whose lease `owner` lost are skipped.
     async fn stamp_iys_dates(
         &self,
         owner: &str,
-        dates: &[(i64, DateTime<Utc>)],
+        dates: &[(i64, Option<DateTime<Utc>>)],
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
 

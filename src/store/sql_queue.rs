@@ -331,7 +331,7 @@ impl ReportQueue for SqlStore {
     async fn stamp_iys_dates(
         &self,
         owner: &str,
-        dates: &[(i64, DateTime<Utc>)],
+        dates: &[(i64, Option<DateTime<Utc>>)],
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         if dates.is_empty() {
@@ -354,7 +354,7 @@ impl ReportQueue for SqlStore {
             );
             let mut q = sqlx::query(&sql).bind(to_ms(now)).bind(owner);
             for (id, at) in chunk {
-                q = q.bind(*id).bind(to_ms(*at));
+                q = q.bind(*id).bind(at.map(to_ms));
             }
             q.execute(&mut *tx).await?;
         }

@@ -97,6 +97,8 @@ pub(crate) struct Ready {
     pub date: DateTime<Utc>,
     /// Another job of the address sent an ONAY İYS never confirmed: it may still land there.
     pub onay_may_land: bool,
+    /// An earlier attempt of this job went out (its date may be at İYS whatever happens now).
+    pub sent_before: bool,
 }
 
 /// How many times a RET re-checks İYS for an ONAY the relay sent but never saw confirmed
@@ -327,6 +329,7 @@ impl Reporter {
                     request,
                     date: now,
                     onay_may_land: false,
+                    sent_before: false,
                 }),
                 Err(error) => {
                     self.finish(&job, &fence, JobOutcome::Failed { error }, report)
@@ -337,12 +340,9 @@ impl Reporter {
         let ready = self.date(ready, report).await?;
         let mut ready = self.precheck_rets(ready, report).await?;
         for r in &mut ready {
+            r.sent_before = r.job.iys_date.is_some();
             r.job.iys_date = Some(r.date);
         }
-        let dates: Vec<(i64, DateTime<Utc>)> = ready.iter().map(|r| (r.job.id, r.date)).collect();
-        self.store
-            .stamp_iys_dates(&self.owner, &dates, self.now())
-            .await?;
         self.send(ready, report).await
     }
 

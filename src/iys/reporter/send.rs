@@ -177,6 +177,21 @@ impl Reporter {
         Ok(outcome)
     }
 
+    /// Writes the date each movement goes out with before the request leaves (`going`), so a
+    /// crash cannot forget a date İYS may hold; or takes it back (`!going`) once İYS answered
+    /// that it stored nothing. A date that went out in an earlier attempt is never taken back.
+    async fn stamp(&self, items: &[Ready], going: bool) -> Result<(), ReporterError> {
+        let dates: Vec<(i64, Option<DateTime<Utc>>)> = items
+            .iter()
+            .filter(|r| going || !r.sent_before)
+            .map(|r| (r.job.id, going.then_some(r.date)))
+            .collect();
+        self.store
+            .stamp_iys_dates(self.owner(), &dates, self.now())
+            .await?;
+        Ok(())
+    }
+
     /// İYS failed for the brand: pause it for every replica and return until when.
     pub(super) async fn brand_outage(
         &self,
@@ -245,6 +260,7 @@ impl Reporter {
         while let Some(r) = items.next() {
             let fence = lease(&r.job, self.owner());
             report.singles_sent += 1;
+            self.stamp(std::slice::from_ref(&r), true).await?;
             match self.iys.add_consent(r.job.id, brand, &r.request).await {
                 Ok(resp) => {
                     self.brand_answered(brand, report).await?;
@@ -255,6 +271,9 @@ impl Reporter {
                 }
                 Err(CallError::Store(e)) => return Err(e.into()),
                 Err(CallError::Iys(e)) => {
+                    if never_stored(&e) {
+                        self.stamp(std::slice::from_ref(&r), false).await?;
+                    }
                     let outcome = self.refused(&r.job, &fence, &e, report).await?;
                     if e.class().is_retryable() {
                         return self.release_rest(items, &outcome, report).await;
@@ -280,6 +299,7 @@ impl Reporter {
             let chunk: Vec<Ready> = items.by_ref().take(max).collect();
             let requests: Vec<_> = chunk.iter().map(|r| r.request.clone()).collect();
             let submitted_at = self.now();
+            self.stamp(&chunk, true).await?;
             match self.iys.add_batch(brand, &requests).await {
                 Ok(accepted) => {
                     self.brand_answered(brand, report).await?;
@@ -302,6 +322,9 @@ impl Reporter {
                 }
                 Err(CallError::Store(e)) => return Err(e.into()),
                 Err(CallError::Iys(e)) => {
+                    if never_stored(&e) {
+                        self.stamp(&chunk, false).await?;
+                    }
                     let indexed: Vec<_> = e
                         .errors
                         .iter()
@@ -357,4 +380,10 @@ impl Reporter {
 /// and a 4xx without an İYS error code (an edge or WAF page). Not a verdict on the movement.
 pub(super) fn is_outage(e: &IysError) -> bool {
     matches!(e.class(), ErrorClass::Transient | ErrorClass::RateLimited)
+}
+
+/// An answer after which İYS certainly holds nothing of the request: a refusal (4xx, 429) or an
+/// explicit 503. A 500/502/504, a timeout or a dropped connection may come after İYS stored it.
+fn never_stored(e: &IysError) -> bool {
+    e.kind == crate::iys::IysErrorKind::Http && matches!(e.status, Some(400..=499 | 503))
 }
