@@ -68,6 +68,28 @@ pub struct AddressKey {
     pub consent_type: ConsentType,
 }
 
+/// Addresses as İYS groups them in a status query, and as one `IN` list can hold them:
+/// (brand, recipient type, type), recipients sorted and once each.
+pub type AddressGroups<'a> =
+    std::collections::BTreeMap<(i64, RecipientType, ConsentType), Vec<&'a str>>;
+
+impl AddressKey {
+    pub fn group(keys: &[AddressKey]) -> AddressGroups<'_> {
+        let mut groups: AddressGroups<'_> = Default::default();
+        for k in keys {
+            groups
+                .entry((k.brand_code, k.recipient_type, k.consent_type))
+                .or_default()
+                .push(k.recipient.as_str());
+        }
+        for r in groups.values_mut() {
+            r.sort_unstable();
+            r.dedup();
+        }
+        groups
+    }
+}
+
 /// When a report job is due, and by when it must be in İYS.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct JobTimes {

@@ -10,7 +10,6 @@ use super::audit::{AuditEntry, AuditProgress, AuditStore};
 use super::queue::AlertKind;
 use super::rows::parsed;
 use super::sql_ops::requeue_in_tx;
-use super::sql_queue::address_groups;
 use super::{AddressKey, JobState, JobTimes, SqlStore, StoreError};
 use crate::domain::time::{from_ms, to_ms};
 
@@ -96,7 +95,7 @@ impl AuditStore for SqlStore {
 
     async fn audit_entries(&self, keys: &[AddressKey]) -> Result<Vec<AuditEntry>, StoreError> {
         let mut out = Vec::new();
-        for (kind, recipients) in address_groups(keys) {
+        for (kind, recipients) in AddressKey::group(keys) {
             let rows = self
                 .rows_for_recipients(kind, &recipients, |list| {
                     entry_select(&format!(

@@ -2,7 +2,7 @@
 //! (`FOR UPDATE SKIP LOCKED` on PostgreSQL; SQLite has one writer, so a plain UPDATE is a claim)
 //! and the two-argument maximum (`GREATEST` / `MAX`).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -86,25 +86,6 @@ impl SqlStore {
             Backend::Sqlite => "MAX",
         }
     }
-}
-
-/// Addresses as İYS groups them in a status query, and as one `IN` list can hold them:
-/// (brand, recipient type, type), recipients sorted and once each.
-pub(super) type AddressGroups<'a> = BTreeMap<(i64, RecipientType, ConsentType), Vec<&'a str>>;
-
-pub(super) fn address_groups(keys: &[AddressKey]) -> AddressGroups<'_> {
-    let mut groups: AddressGroups<'_> = BTreeMap::new();
-    for k in keys {
-        groups
-            .entry((k.brand_code, k.recipient_type, k.consent_type))
-            .or_default()
-            .push(k.recipient.as_str());
-    }
-    for r in groups.values_mut() {
-        r.sort_unstable();
-        r.dedup();
-    }
-    groups
 }
 
 impl SqlStore {
@@ -364,7 +345,7 @@ impl ReportQueue for SqlStore {
 
     async fn iys_dates(&self, keys: &[AddressKey]) -> Result<Vec<SentDate>, StoreError> {
         let mut out = Vec::new();
-        for (kind, recipients) in address_groups(keys) {
+        for (kind, recipients) in AddressKey::group(keys) {
             let rows = self
                 .rows_for_recipients(kind, &recipients, |list| {
                     format!(
@@ -525,7 +506,7 @@ impl ReportQueue for SqlStore {
         keys: &[AddressKey],
     ) -> Result<Vec<(AddressKey, Status)>, StoreError> {
         let mut newest: HashMap<AddressKey, (i64, i64, Status)> = HashMap::new();
-        for (kind, recipients) in address_groups(keys) {
+        for (kind, recipients) in AddressKey::group(keys) {
             let rows = self
                 .rows_for_recipients(kind, &recipients, |list| {
                     format!(

@@ -70,10 +70,10 @@ pub struct Report {
     pub outages: usize,
     /// Brands failing at İYS (consecutive failures), as known this round.
     #[serde(skip)]
-    pub(crate) failing: std::collections::BTreeMap<i64, i64>,
+    pub(crate) failing: BTreeMap<i64, i64>,
     /// Brands paused this round, until when.
     #[serde(skip)]
-    pub(crate) paused: std::collections::BTreeMap<i64, DateTime<Utc>>,
+    pub(crate) paused: BTreeMap<i64, DateTime<Utc>>,
     /// The earliest held-back movement's date: the loop wakes for it rather than idling.
     #[serde(skip)]
     pub(crate) next_due: Option<DateTime<Utc>>,
@@ -354,16 +354,10 @@ impl Reporter {
         jobs: Vec<ReportJob>,
         report: &mut Report,
     ) -> Result<Vec<ReportJob>, ReporterError> {
-        let mut groups: BTreeMap<_, Vec<String>> = BTreeMap::new();
-        for j in &jobs {
-            let a = &j.address;
-            groups
-                .entry((a.brand_code, a.recipient_type, a.consent_type))
-                .or_default()
-                .push(a.recipient.clone());
-        }
+        let keys: Vec<AddressKey> = jobs.iter().map(|j| j.address.clone()).collect();
         let mut current: HashMap<AddressKey, i64> = HashMap::new();
-        for ((brand, rt, ct), recipients) in groups {
+        for ((brand, rt, ct), recipients) in AddressKey::group(&keys) {
+            let recipients: Vec<String> = recipients.into_iter().map(str::to_string).collect();
             for st in self
                 .store
                 .consent_states(brand, rt, ct, &recipients)

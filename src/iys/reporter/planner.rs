@@ -117,9 +117,9 @@ pub fn iys_date(
 pub enum OutOfOrder {
     /// İYS already holds this word: the movement's work is done.
     AlreadyHeld,
-    /// İYS holds another word dated before the person's act, in a second the relay's date
-    /// could not clear (a movement the relay did not know of): send again, dated one second
-    /// after both.
+    /// İYS holds another word dated before the person's act and still refused the date. With
+    /// dates rounded up from the act this needs İYS to read a date differently from the relay
+    /// (its clock or rounding): a safety net that sends again, dated one second after both.
     ResendAfter(DateTime<Utc>),
     /// İYS holds another word dated at or after the person's act: a newer movement the ledger
     /// does not know, to be brought in from İYS. A tie goes to İYS's record, as the ledger's own

@@ -54,12 +54,7 @@ impl Reporter {
         let error = e.to_string();
         let brand = job.address.brand_code;
         let outcome = match planner::verdict(e.class()) {
-            Verdict::Retry if is_outage(e) => {
-                let until = self.brand_outage(brand, e, report).await?;
-                let wait = (until - self.now()).to_std().ok();
-                self.retry_outcome(job, wait, error)
-            }
-            Verdict::Retry => self.retry_outcome(job, e.retry_after, error),
+            Verdict::Retry => self.retry_after_failure(job, e, error, report).await?,
             Verdict::Superseded => {
                 self.brand_answered(brand, report).await?;
                 return self.out_of_order(job, fence, e, report).await;
@@ -117,12 +112,7 @@ impl Reporter {
             Err(CallError::Store(x)) => return Err(x.into()),
             Err(CallError::Iys(x)) => {
                 let error = format!("{e}; İYS's record could not be read: {x}");
-                let outcome = if is_outage(&x) {
-                    let until = self.brand_outage(brand, &x, report).await?;
-                    self.retry_outcome(job, (until - self.now()).to_std().ok(), error)
-                } else {
-                    self.retry_outcome(job, x.retry_after, error)
-                };
+                let outcome = self.retry_after_failure(job, &x, error, report).await?;
                 self.finish(job, fence, outcome.clone(), report).await?;
                 return Ok(outcome);
             }
@@ -190,6 +180,24 @@ impl Reporter {
             .stamp_iys_dates(self.owner(), &dates, self.now())
             .await?;
         Ok(())
+    }
+
+    /// A retry after a failed call: an outage pauses the brand and the job waits for the pause;
+    /// any other retryable answer backs the job off on its own.
+    async fn retry_after_failure(
+        &self,
+        job: &ReportJob,
+        e: &IysError,
+        error: String,
+        report: &mut Report,
+    ) -> Result<JobOutcome, ReporterError> {
+        let wait = if is_outage(e) {
+            let until = self.brand_outage(job.address.brand_code, e, report).await?;
+            (until - self.now()).to_std().ok()
+        } else {
+            e.retry_after
+        };
+        Ok(self.retry_outcome(job, wait, error))
     }
 
     /// İYS failed for the brand: pause it for every replica and return until when.
