@@ -8,16 +8,16 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use common::intent;
+use common::sim_world::SimWorld;
 use figment::Figment;
 use figment::providers::{Format, Toml};
 use iys_relay::app::{self, App};
 use iys_relay::config::{AuditConfig, Config, DEFAULT_TOML};
-use iys_relay::domain::time::{Clock, ManualClock, SystemClock, from_iys};
+use iys_relay::domain::time::{SystemClock, from_iys};
 use iys_relay::domain::{Channel, ConsentType, RecipientType, Source, Status};
 use iys_relay::iys::IysClientConfig;
 use iys_relay::iys::audit::{AuditMode, AuditReport, Auditor, Decision};
 use iys_relay::iys::paced::{PacedIys, manual_sleeper, tokio_sleeper};
-use iys_relay::iys::reporter::Reporter;
 use iys_relay::sim::Simulator;
 use iys_relay::store::queue::AlertKind;
 use iys_relay::store::{AddressKey, JobState, Store};
@@ -25,40 +25,19 @@ use iys_relay::store::{AddressKey, JobState, Store};
 const BRAND: i64 = 700000;
 const PHONE: &str = "+905321234567";
 
-struct World {
-    app: App,
-    sim: Simulator,
-    sim_base: String,
-    clock: ManualClock,
-    store: Arc<dyn Store>,
+struct World(SimWorld);
+
+impl std::ops::Deref for World {
+    type Target = SimWorld;
+    fn deref(&self) -> &SimWorld {
+        &self.0
+    }
 }
 
 impl World {
     async fn start(store: Arc<dyn Store>) -> Self {
         // Wednesday morning, Istanbul: well inside İYS's 3-business-day window throughout.
-        let clock = ManualClock::new(from_iys("2026-03-04 10:00:00").expect("start time"));
-        let config =
-            Config::from_figment(Figment::from(Toml::string(DEFAULT_TOML))).expect("config");
-        let sim = Simulator::new(app::sim_config(&config), Arc::new(clock.clone()));
-        let mut app = App::with_store(config, Arc::new(clock.clone()), store.clone()).expect("app");
-        let sim_base = app.start_simulator(sim.clone()).await.expect("simulator");
-        app.attach_iys(&sim_base, manual_sleeper(clock.clone()))
-            .expect("attach");
-        Self {
-            app,
-            sim,
-            sim_base,
-            clock,
-            store,
-        }
-    }
-
-    fn now(&self) -> DateTime<Utc> {
-        self.clock.now()
-    }
-
-    fn reporter(&self) -> &Reporter {
-        self.app.reporter.as_deref().expect("reporter")
+        Self(SimWorld::start(store, "2026-03-04 10:00:00", "").await)
     }
 
     /// The service's auditor: it repairs.
@@ -98,27 +77,6 @@ impl World {
         .run_once(AuditMode::Full)
         .await
         .expect("preview")
-    }
-
-    /// Records an SMS movement received now, consented `ago` earlier; returns its event id.
-    async fn record(&self, msg: &str, recipient: &str, status: Status, ago: Duration) -> i64 {
-        let i = intent(msg, recipient, status, self.now() - ago);
-        self.app
-            .state
-            .ledger
-            .record(i)
-            .await
-            .expect("record")
-            .event_id
-    }
-
-    async fn job_state(&self, event_id: i64) -> JobState {
-        self.store
-            .job_for_event(event_id)
-            .await
-            .unwrap()
-            .expect("job")
-            .state
     }
 
     async fn current(&self, recipient: &str) -> iys_relay::store::ConsentState {

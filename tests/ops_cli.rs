@@ -6,61 +6,33 @@ mod common;
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{Duration, Utc};
 use chrono_tz::Europe::Istanbul;
+use common::sim_world::SimWorld;
 use common::{TestStore, intent};
-use figment::Figment;
-use figment::providers::{Format, Toml};
-use iys_relay::app::{self, App};
-use iys_relay::config::{Config, DEFAULT_TOML};
-use iys_relay::domain::time::{Clock, ManualClock, from_iys};
 use iys_relay::domain::{ConsentType, Recipient, RecipientType, Source, Status};
-use iys_relay::iys::paced::manual_sleeper;
 use iys_relay::ops;
 use iys_relay::ops::import::ImportOptions;
 use iys_relay::ops::reconcile::Kind;
 use iys_relay::ops::requeue::{RequeueRequest, RequeueResult};
-use iys_relay::sim::Simulator;
 use iys_relay::store::queue::{AlertKind, Fence, JobOutcome};
 use iys_relay::store::{JobState, JobTimes, NewEvent, Store};
 
 const BRAND: i64 = 700000;
 const PHONE: &str = "+905321234567";
 
-struct World {
-    app: App,
-    sim: Simulator,
-    sim_base: String,
-    clock: ManualClock,
-    store: Arc<dyn Store>,
+struct World(SimWorld);
+
+impl std::ops::Deref for World {
+    type Target = SimWorld;
+    fn deref(&self) -> &SimWorld {
+        &self.0
+    }
 }
 
 impl World {
     async fn start(store: Arc<dyn Store>, local: &str) -> Self {
-        let clock = ManualClock::new(from_iys(local).expect("start time"));
-        let config = Config::from_figment(Figment::from(Toml::string(DEFAULT_TOML))).unwrap();
-        let sim = Simulator::new(app::sim_config(&config), Arc::new(clock.clone()));
-        let mut app = App::with_store(config, Arc::new(clock.clone()), store.clone()).unwrap();
-        let sim_base = app.start_simulator(sim.clone()).await.unwrap();
-        app.attach_iys(&sim_base, manual_sleeper(clock.clone()))
-            .unwrap();
-        Self {
-            app,
-            sim,
-            sim_base,
-            clock,
-            store,
-        }
-    }
-    fn now(&self) -> DateTime<Utc> {
-        self.clock.now()
-    }
-    async fn record(&self, msg: &str, recipient: &str, status: Status, ago: Duration) -> i64 {
-        let i = intent(msg, recipient, status, self.now() - ago);
-        self.app.state.ledger.record(i).await.unwrap().event_id
-    }
-    async fn job(&self, event_id: i64) -> iys_relay::store::ReportJob {
-        self.store.job_for_event(event_id).await.unwrap().unwrap()
+        Self(SimWorld::start(store, local, "").await)
     }
     async fn report(&self) {
         self.app

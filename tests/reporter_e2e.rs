@@ -8,16 +8,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use base64::Engine;
-use chrono::{DateTime, Duration, Utc};
+use chrono::Duration;
 use common::intent;
-use figment::Figment;
-use figment::providers::{Format, Toml};
-use iys_relay::app::{self, App};
-use iys_relay::config::{Config, DEFAULT_TOML};
-use iys_relay::domain::time::{ManualClock, from_iys};
+use common::sim_world::SimWorld;
 use iys_relay::domain::{ConsentType, RecipientType, Source, Status};
-use iys_relay::iys::paced::manual_sleeper;
-use iys_relay::iys::reporter::Reporter;
 use iys_relay::sim::Simulator;
 use iys_relay::store::queue::{AlertKind, BatchState};
 use iys_relay::store::{JobState, Store};
@@ -27,70 +21,34 @@ const BRAND: i64 = 700000;
 const PHONE: &str = "+905321234567";
 
 struct World {
-    app: App,
-    sim: Simulator,
-    clock: ManualClock,
+    base: SimWorld,
     /// Base URL of our own HTTP API.
     api: String,
-    store: Arc<dyn Store>,
+}
+
+impl std::ops::Deref for World {
+    type Target = SimWorld;
+    fn deref(&self) -> &SimWorld {
+        &self.base
+    }
 }
 
 impl World {
     async fn start(store: Arc<dyn Store>, local: &str) -> Self {
-        let clock = ManualClock::new(from_iys(local).expect("start time"));
-        let config = Config::from_figment(Figment::from(Toml::string(DEFAULT_TOML)).merge(
-            Toml::string(
-                "[iys.push]\nenabled = true\nusername = \"iys-push\"\npassword = \"push-password-123\"\n",
-            ),
-        ))
-        .expect("config");
-        let sim = Simulator::new(app::sim_config(&config), Arc::new(clock.clone()));
-        let mut app = App::with_store(config, Arc::new(clock.clone()), store.clone()).expect("app");
-        let sim_base = app.start_simulator(sim.clone()).await.expect("simulator");
-        app.attach_iys(&sim_base, manual_sleeper(clock.clone()))
-            .expect("attach");
+        let base = SimWorld::start(
+            store,
+            local,
+            "[iys.push]\nenabled = true\nusername = \"iys-push\"\npassword = \"push-password-123\"\n",
+        )
+        .await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let api = format!("http://{}", listener.local_addr().unwrap());
-        let router = app
+        let router = base
+            .app
             .router()
             .into_make_service_with_connect_info::<std::net::SocketAddr>();
         tokio::spawn(async move { axum::serve(listener, router).await });
-        Self {
-            app,
-            sim,
-            clock,
-            api,
-            store,
-        }
-    }
-
-    fn reporter(&self) -> &Reporter {
-        self.app.reporter.as_deref().expect("reporter")
-    }
-
-    fn now(&self) -> DateTime<Utc> {
-        iys_relay::domain::time::Clock::now(&self.clock)
-    }
-
-    /// Records an SMS movement received now, consented `ago` earlier; returns its event id.
-    async fn record(&self, msg: &str, recipient: &str, status: Status, ago: Duration) -> i64 {
-        let i = intent(msg, recipient, status, self.now() - ago);
-        self.app
-            .state
-            .ledger
-            .record(i)
-            .await
-            .expect("record")
-            .event_id
-    }
-
-    async fn job_state(&self, event_id: i64) -> JobState {
-        self.store
-            .job_for_event(event_id)
-            .await
-            .unwrap()
-            .expect("job")
-            .state
+        Self { base, api }
     }
 
     fn calls(&self, method: &str, suffix: &str) -> usize {
@@ -528,24 +486,6 @@ async fn singles_are_paced_under_the_rate_limit(store: Arc<dyn Store>) {
 }
 
 impl World {
-    /// Records an SMS movement with an exact consent time; returns its event id.
-    async fn record_at(
-        &self,
-        msg: &str,
-        recipient: &str,
-        status: Status,
-        at: DateTime<Utc>,
-    ) -> i64 {
-        let i = intent(msg, recipient, status, at);
-        self.app
-            .state
-            .ledger
-            .record(i)
-            .await
-            .expect("record")
-            .event_id
-    }
-
     /// What the simulator holds for a MESAJ address: its status, `None` without a record.
     fn held(&self, recipient: &str) -> Option<Status> {
         self.sim

@@ -3,6 +3,7 @@
 
 pub mod faulty_iys;
 pub mod procs;
+pub mod sim_world;
 
 use std::sync::Arc;
 

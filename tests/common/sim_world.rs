@@ -1,0 +1,95 @@
+//! The app on a manual clock against the in-process simulator over a real socket, workers
+//! driven by hand (`run_once`); pacing moves the clock instead of sleeping.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use figment::Figment;
+use figment::providers::{Format, Toml};
+use iys_relay::app::{self, App};
+use iys_relay::config::{Config, DEFAULT_TOML};
+use iys_relay::domain::Status;
+use iys_relay::domain::time::{Clock, ManualClock, from_iys};
+use iys_relay::iys::paced::manual_sleeper;
+use iys_relay::iys::reporter::Reporter;
+use iys_relay::sim::Simulator;
+use iys_relay::store::{JobState, ReportJob, Store};
+
+use super::intent;
+
+pub struct SimWorld {
+    pub app: App,
+    pub sim: Simulator,
+    /// Base URL of the simulator.
+    pub sim_base: String,
+    pub clock: ManualClock,
+    pub store: Arc<dyn Store>,
+}
+
+impl SimWorld {
+    /// Starts at `local` (Istanbul time, `YYYY-MM-DD HH:mm:ss`) with the embedded defaults and
+    /// `extra_toml` on top.
+    pub async fn start(store: Arc<dyn Store>, local: &str, extra_toml: &str) -> Self {
+        let clock = ManualClock::new(from_iys(local).expect("start time"));
+        let config = Config::from_figment(
+            Figment::from(Toml::string(DEFAULT_TOML)).merge(Toml::string(extra_toml)),
+        )
+        .expect("config");
+        let sim = Simulator::new(app::sim_config(&config), Arc::new(clock.clone()));
+        let mut app = App::with_store(config, Arc::new(clock.clone()), store.clone()).expect("app");
+        let sim_base = app.start_simulator(sim.clone()).await.expect("simulator");
+        app.attach_iys(&sim_base, manual_sleeper(clock.clone()))
+            .expect("attach");
+        Self {
+            app,
+            sim,
+            sim_base,
+            clock,
+            store,
+        }
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    pub fn reporter(&self) -> &Reporter {
+        self.app.reporter.as_deref().expect("reporter")
+    }
+
+    /// Records an SMS movement received now, consented `ago` earlier; returns its event id.
+    pub async fn record(&self, msg: &str, recipient: &str, status: Status, ago: Duration) -> i64 {
+        self.record_at(msg, recipient, status, self.now() - ago)
+            .await
+    }
+
+    /// Records an SMS movement with an exact consent time; returns its event id.
+    pub async fn record_at(
+        &self,
+        msg: &str,
+        recipient: &str,
+        status: Status,
+        at: DateTime<Utc>,
+    ) -> i64 {
+        let i = intent(msg, recipient, status, at);
+        self.app
+            .state
+            .ledger
+            .record(i)
+            .await
+            .expect("record")
+            .event_id
+    }
+
+    pub async fn job(&self, event_id: i64) -> ReportJob {
+        self.store
+            .job_for_event(event_id)
+            .await
+            .unwrap()
+            .expect("job")
+    }
+
+    pub async fn job_state(&self, event_id: i64) -> JobState {
+        self.job(event_id).await.state
+    }
+}
