@@ -60,17 +60,22 @@ pub(super) fn stored_event_from_row(row: &AnyRow) -> Result<StoredEvent, StoreEr
     })
 }
 
+/// The İYS address a row's brand_code, recipient, recipient_type and consent_type name.
+pub(super) fn address_from_row(row: &AnyRow) -> Result<AddressKey, StoreError> {
+    Ok(AddressKey {
+        brand_code: row.try_get("brand_code")?,
+        recipient: row.try_get("recipient")?,
+        recipient_type: parsed(row, "recipient_type")?,
+        consent_type: parsed(row, "consent_type")?,
+    })
+}
+
 pub(super) fn job_from_row(row: &AnyRow) -> Result<ReportJob, StoreError> {
     let state: String = row.try_get("state")?;
     Ok(ReportJob {
         id: row.try_get("id")?,
         event_id: row.try_get("event_id")?,
-        address: AddressKey {
-            brand_code: row.try_get("brand_code")?,
-            recipient: row.try_get("recipient")?,
-            recipient_type: parsed(row, "recipient_type")?,
-            consent_type: parsed(row, "consent_type")?,
-        },
+        address: address_from_row(row)?,
         consent_at: from_ms(row.try_get("consent_at_ms")?),
         state: JobState::parse(&state)
             .ok_or_else(|| StoreError::Corrupt(format!("job state {state:?}")))?,

@@ -8,7 +8,7 @@ use sqlx::any::AnyRow;
 
 use super::audit::{AuditEntry, AuditProgress, AuditStore};
 use super::queue::AlertKind;
-use super::rows::parsed;
+use super::rows::{address_from_row, parsed};
 use super::sql_ops::requeue_in_tx;
 use super::{AddressKey, JobState, JobTimes, SqlStore, StoreError};
 use crate::domain::time::{from_ms, to_ms};
@@ -43,12 +43,7 @@ fn entry_from_row(row: &AnyRow) -> Result<AuditEntry, StoreError> {
         _ => None,
     };
     Ok(AuditEntry {
-        address: AddressKey {
-            brand_code: row.try_get("brand_code")?,
-            recipient: row.try_get("recipient")?,
-            recipient_type: parsed(row, "recipient_type")?,
-            consent_type: parsed(row, "consent_type")?,
-        },
+        address: address_from_row(row)?,
         status: parsed(row, "status")?,
         source: parsed(row, "source")?,
         channel: parsed(row, "channel")?,
