@@ -179,7 +179,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("migrations applied ({:?})", store.backend());
         }
         Command::Status { nearest } => {
-            let store = store::connect(config.database.url.expose(), 2).await?;
+            let store = store::connect_read_only(config.database.url.expose(), 2).await?;
             let s = store.queue_summary(nearest).await?;
             println!("report jobs by state:");
             for (state, n) in &s.by_state {
@@ -286,7 +286,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let who = iys_relay::domain::Recipient::parse(&recipient)
                 .context("the recipient is not a valid phone number or e-mail")?;
             let brand = brand.map(|b| brand_arg(&config, &b)).transpose()?;
-            let store = store::connect(config.database.url.expose(), 2).await?;
+            let store = store::connect_read_only(config.database.url.expose(), 2).await?;
             let x = ops::export::export(store.as_ref(), &who, brand, SystemClock.now()).await?;
             match format {
                 ExportFormat::Json => println!("{}", serde_json::to_string_pretty(&x)?),

@@ -708,3 +708,61 @@ fn binary_import_export_requeue_on_sqlite() {
     let out = run_bin(&db, &["reconcile", "2026-13-01"]);
     assert!(!out.status.success());
 }
+
+/// `serve` holds the SQLite database (its single-instance lock and the one writer); an operator
+/// must still be able to look at the queue and export a person's evidence beside it, while the
+/// commands that write keep refusing.
+#[tokio::test]
+async fn read_only_commands_work_while_serve_holds_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}/ro.db", dir.path().display());
+    assert!(run_bin(&db, &["migrate"]).status.success());
+    let held = iys_relay::store::connect(&db, 2).await.unwrap();
+
+    let out = run_bin(&db, &["status"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("report jobs by state"));
+    let out = run_bin(&db, &["export", "+905321234502"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let out = run_bin(&db, &["requeue", "--all-failed"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("holds the SQLite database lock"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // The read-only store refuses writes rather than racing the writer.
+    let ro = iys_relay::store::connect_read_only(&db, 1).await.unwrap();
+    assert!(ro.queue_summary(5).await.is_ok());
+    assert!(ro.inbound_count().await.is_ok());
+    let write = ro
+        .quarantine(&iys_relay::store::QuarantineItem {
+            received_at: Utc::now(),
+            route: "/test".into(),
+            reason: "read-only check".into(),
+            content_type: None,
+            ip: None,
+            body: b"x".to_vec(),
+        })
+        .await;
+    assert!(write.is_err(), "a write through the read-only store fails");
+    assert_eq!(held.quarantine_count().await.unwrap(), 0);
+    drop(held);
+    let missing = format!("sqlite://{}/none.db", dir.path().display());
+    let err = iys_relay::store::connect_read_only(&missing, 1)
+        .await
+        .err()
+        .expect("no database there");
+    assert!(err.to_string().contains("no database at"), "{err}");
+    assert!(!dir.path().join("none.db").exists());
+}

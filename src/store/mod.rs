@@ -333,3 +333,14 @@ pub trait Store: ReportQueue + OpsStore + AuditStore + Send + Sync + 'static {
 pub async fn connect(url: &str, max_connections: u32) -> Result<Arc<dyn Store>, StoreError> {
     Ok(Arc::new(SqlStore::connect(url, max_connections).await?))
 }
+
+/// Opens the store for the CLI's read-only commands (`status`, `export`), which must work while
+/// `serve` holds the SQLite database; writes through it fail.
+pub async fn connect_read_only(
+    url: &str,
+    max_connections: u32,
+) -> Result<Arc<dyn Store>, StoreError> {
+    Ok(Arc::new(
+        SqlStore::connect_read_only(url, max_connections).await?,
+    ))
+}

@@ -41,6 +41,17 @@ impl SqlStore {
         }
     }
 
+    /// Opens the store for reading only, beside a running `serve` (see `sqlite::connect_read_only`).
+    /// PostgreSQL has no single-instance rule, so it connects as usual.
+    pub async fn connect_read_only(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        if url.starts_with("sqlite:") {
+            sqlite::connect_read_only(url, max_connections).await
+        } else {
+            Self::connect(url, max_connections).await
+        }
+    }
+
     pub(super) async fn begin_write(&self) -> Result<Transaction<'static, Any>, StoreError> {
         Ok(match self.backend {
             // IMMEDIATE takes the write lock up front, so a transaction that reads first cannot

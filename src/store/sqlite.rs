@@ -67,6 +67,45 @@ pub(super) async fn connect(url: &str, max_connections: u32) -> Result<SqlStore,
     })
 }
 
+/// A read-only store beside a running `serve`: no single-instance lock (SQLite lets any number
+/// of readers share a WAL database with its one writer), `mode=ro` and `query_only` so that a
+/// mistaken write fails instead of racing the writer. Used by the CLI's read-only commands.
+pub(super) async fn connect_read_only(
+    url: &str,
+    max_connections: u32,
+) -> Result<SqlStore, StoreError> {
+    let path = db_path(url)
+        .ok_or_else(|| StoreError::UnsupportedUrl(format!("{url} (SQLite needs a file path)")))?;
+    if !path.exists() {
+        return Err(StoreError::Io(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!(
+                "no database at {} (run `iys-relay migrate` or `serve` first)",
+                path.display()
+            ),
+        )));
+    }
+    let base = url.split('?').next().unwrap_or(url);
+    let url = format!("{base}?mode=ro");
+    let pool = AnyPoolOptions::new()
+        .max_connections(max_connections.max(1))
+        .after_connect(|conn, _meta| {
+            Box::pin(async move {
+                conn.execute("PRAGMA busy_timeout = 5000; PRAGMA query_only = ON;")
+                    .await?;
+                Ok(())
+            })
+        })
+        .connect(&url)
+        .await?;
+    Ok(SqlStore {
+        backend: Backend::Sqlite,
+        read: pool.clone(),
+        write: pool,
+        _lock: None,
+    })
+}
+
 /// Takes `<db>.lock` exclusively: two processes writing one SQLite file would fight over it.
 fn lock_file(db: &std::path::Path) -> Result<File, StoreError> {
     let mut p = db.as_os_str().to_owned();
