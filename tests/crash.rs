@@ -1,4 +1,4 @@
-//! Crash durability with a real process (GitHub issue 7, item 6): one `iys-relay serve` takes
+//! Crash durability with a real process: one `iys-relay serve` takes
 //! signed Twilio SMS webhooks from concurrent senders and is SIGKILLed mid-run; restarted on the
 //! same database it must hold every message it acknowledged (HTTP 200) exactly once, an
 //! unacknowledged one at most once, and its reporter must then report all of them.

@@ -7,7 +7,7 @@
 //! `jsonschema` crate, because two parts of the document must be read the İYS way, not the
 //! JSON-Schema way:
 //! - `format: date-time` on `consentDate` is a documentation artefact; the wire format is
-//!   `YYYY-MM-DD HH:mm:ss` (API-NOTES §2, §10.8), checked with that exact shape.
+//!   `YYYY-MM-DD HH:mm:ss` (docs/iys-api-notes.md §2, §10.8), checked with that exact shape.
 //! - `retailerCode` has `maximum: 8`, which means "8 digits" (§3.1), not a value of at most 8.
 //!
 //! Request objects are treated as closed although the schemas do not say

@@ -1,5 +1,5 @@
 //! Two `iys-relay serve` replicas on ONE PostgreSQL database, reporting to ONE standalone İYS
-//! simulator process (`iys-relay iys-sim`), all real processes (GitHub issue 7, item 4).
+//! simulator process (`iys-relay iys-sim`), all real processes.
 //!
 //! Proves: every event reaches İYS exactly once although two reporters claim from one queue
 //! (FOR UPDATE SKIP LOCKED + fencing); both replicas together stay inside İYS's 10 requests/s

@@ -405,7 +405,7 @@ async fn push_receiver_authenticates_dedupes_and_ignores_the_test_record(store: 
     let item = json!({"iysCode": 700000, "brandCode": 700000, "consentDate": "2026-03-04 09:59:00",
         "creationDate": "2026-03-04 09:59:01", "source": "IYS_MOBIL", "recipient": PHONE,
         "recipientType": "BIREYSEL", "status": "RET", "type": "MESAJ", "transactionId": "tx-push-1"});
-    // İYS's fixed registration test record (API-NOTES §8).
+    // İYS's fixed registration test record (docs/iys-api-notes.md §8).
     let test = json!({"iysCode":121212,"brandCode":121212,"consentDate":"2015-05-01 15:00:00",
         "creationDate":"2015-05-01 15:00:00","source":"IYS_MOBIL","recipient":"pushtest@iys.org.tr",
         "recipientType":"BIREYSEL","status":"ONAY","type":"EPOSTA",

@@ -4,7 +4,7 @@
 //! (latency measured from the intended send time, so a stalled server cannot hide its queue) or
 //! flat out with `--concurrency` workers, bounded by `--duration` and `--requests`; it reports
 //! throughput, p50/p90/p99/max and errors by status. `loadgen seed` writes ledger rows straight
-//! through `iys_relay::store` in batches of 1000. See docs/README-bench.md.
+//! through `iys_relay::store` in batches of 1000. See BENCHMARKS.md.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -1,4 +1,4 @@
-//! A small TwiML builder for SMS replies and the IVR (telephony NOTES §1.2, §2.2).
+//! A small TwiML builder for SMS replies and the IVR (docs/telephony-notes.md §1.2, §2.2).
 //!
 //! Only verbs and attributes that Twilio, SignalWire (cXML) and Telnyx TeXML all understand are
 //! modelled, so one document works on each. Every text and attribute value is XML-escaped by
@@ -78,7 +78,7 @@ pub struct Pause {
     pub length: Option<u32>,
 }
 
-/// What a `<Gather>` may contain (NOTES §2.2: only Say, Play, Pause).
+/// What a `<Gather>` may contain (docs/telephony-notes.md §2.2: only Say, Play, Pause).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum GatherChild {
     Say(Say),

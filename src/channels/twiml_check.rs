@@ -1,5 +1,5 @@
 //! A TwiML reader and checker: parses a document back into a tree (quick-xml's reader, so the
-//! document must be well-formed) and checks it uses only the verbs and attributes NOTES §2.2
+//! document must be well-formed) and checks it uses only the verbs and attributes docs/telephony-notes.md §2.2
 //! lists. Tests use it to assert on TwiML by structure rather than by string matching.
 use quick_xml::Reader;
 use quick_xml::events::Event;
@@ -105,7 +105,7 @@ fn node(s: &quick_xml::events::BytesStart<'_>) -> Result<Node, String> {
     })
 }
 
-/// Verbs and attributes NOTES §2.2 allows, and where they may appear.
+/// Verbs and attributes docs/telephony-notes.md §2.2 allows, and where they may appear.
 pub fn check_allowed(root: &Node) -> Result<(), String> {
     if root.name != "Response" || !root.attrs.is_empty() {
         return Err("root must be a bare <Response>".into());

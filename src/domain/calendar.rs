@@ -4,7 +4,7 @@
 //! into the binary (the service never reads `../shared` at run time). Operators can add or remove
 //! days with an override file. Any date outside the covered years is an error, never a guess.
 //!
-//! Convention (see README, "Deadlines"): the receipt day never counts; business day = Mon–Fri
+//! Convention (see docs/ledger.md, "Deadlines"): the receipt day never counts; business day = Mon–Fri
 //! and not a full holiday; half days (arife, 28 Oct) count unless configured otherwise;
 //! deadline = 23:59:59 Europe/Istanbul on the 3rd business day after the local receipt date.
 
@@ -236,7 +236,7 @@ impl BusinessCalendar {
 
     /// `at` minus `n` business days: the same Istanbul wall-clock time on the `n`-th business
     /// day before `at`'s local date. İYS's H467 check compares the full consent timestamp with
-    /// this instant (API-NOTES §5 R4), so a consent taken at 09:00 is refused at 09:01 three
+    /// this instant (docs/iys-api-notes.md §5 R4), so a consent taken at 09:00 is refused at 09:01 three
     /// business days later, well before the end of that day.
     pub fn business_days_before(
         &self,

@@ -1,4 +1,4 @@
-//! İYS's enumerations, spelled exactly as on the wire (API-NOTES §4).
+//! İYS's enumerations, spelled exactly as on the wire (docs/iys-api-notes.md §4).
 
 use std::fmt;
 use std::str::FromStr;

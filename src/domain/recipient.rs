@@ -71,7 +71,7 @@ impl Recipient {
     }
 
     /// [`Recipient::check_type`] plus the number plan İYS applies to SMS: a MESAJ consent must
-    /// be for a Turkish mobile (`+905XXXXXXXXX`, API-NOTES §4). A landline cannot receive the
+    /// be for a Turkish mobile (`+905XXXXXXXXX`, docs/iys-api-notes.md §4). A landline cannot receive the
     /// messages the consent is for, and İYS's strict check answers H121 for it, so intake
     /// channels that create new MESAJ consents refuse it up front instead of queueing a
     /// movement İYS will refuse.

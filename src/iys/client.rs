@@ -1,4 +1,4 @@
-//! HTTP client for the İYS HS API (API-NOTES §1, §3).
+//! HTTP client for the İYS HS API (docs/iys-api-notes.md §1, §3).
 //!
 //! It makes exactly one HTTP attempt per call, plus one retry after a 401 with a fresh token; all
 //! other retries belong to the caller, guided by [`IysError::class`]. Every HTTP attempt (token
@@ -201,7 +201,7 @@ impl IysClient {
     }
 
     /// `POST {B}/consents/status`. `None` when İYS has no record (404, 204 or an empty 200,
-    /// API-NOTES §3.4); a 404 naming the HS, brand or retailer is still an error.
+    /// docs/iys-api-notes.md §3.4); a 404 naming the HS, brand or retailer is still an error.
     pub async fn consent_status(
         &self,
         brand_code: i64,

@@ -1,7 +1,7 @@
 //! İYS errors: the code catalogue, what each code means for a retry, and a lenient body parser.
 //!
 //! Decisions branch on the `H…` code, not on the HTTP status (H467 comes back as 400 in one
-//! example and 422 elsewhere, API-NOTES §10.10). The status is only a fallback for bodies
+//! example and 422 elsewhere, docs/iys-api-notes.md §10.10). The status is only a fallback for bodies
 //! without a known code (gateway pages, OAuth errors).
 
 use std::fmt;
@@ -71,7 +71,7 @@ use ErrorClass::{
     Transient,
 };
 
-/// API-NOTES §6. Transient: every 5xx, 503 H192 and 400 H123 ("servis meşgul").
+/// docs/iys-api-notes.md §6. Transient: every 5xx, 503 H192 and 400 H123 ("servis meşgul").
 #[rustfmt::skip]
 pub static CATALOGUE: &[CatalogueEntry] = &[
     e("H001", 404, Permanent, "Hizmet Sağlayıcı:{{iysCode}} bulunamadı."),

@@ -5,7 +5,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::wire::TokenResponse;
 
-/// Refresh the access token when less than this much life is left (API-NOTES §1.1 practice).
+/// Refresh the access token when less than this much life is left (docs/iys-api-notes.md §1.1 practice).
 pub(crate) const ACCESS_MARGIN: Duration = Duration::minutes(5);
 /// Do not offer a refresh token that is about to expire on the way to İYS.
 const REFRESH_MARGIN: Duration = Duration::seconds(30);

@@ -1,4 +1,4 @@
-//! İYS request and response bodies, spelled as on the wire (API-NOTES §1.1, §3, §8).
+//! İYS request and response bodies, spelled as on the wire (docs/iys-api-notes.md §1.1, §3, §8).
 //!
 //! Requests are strict: optional fields are left out, never sent as `""` or `null` (an empty
 //! `retailerCode` gives 400 H267, an unknown key 422 H118). Responses are lenient: keys İYS spells
@@ -320,7 +320,7 @@ fn non_empty<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error
     Ok(s.filter(|s| !s.trim().is_empty()))
 }
 
-/// One row of the daily changes file `GET {B}/changes/{reportDate}/file` (API-NOTES §3.11):
+/// One row of the daily changes file `GET {B}/changes/{reportDate}/file` (docs/iys-api-notes.md §3.11):
 /// the same fields as a pulled movement, without `citizenName`.
 pub type FileRow = Movement;
 

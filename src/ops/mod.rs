@@ -1,4 +1,4 @@
-//! The operations CLI as a library (GitHub issue 7, item 2): `requeue`, `export`, `reconcile`
+//! The operations CLI as a library: `requeue`, `export`, `reconcile`
 //! and `import`. `main.rs` only parses arguments and prints; tests call these directly.
 
 pub mod export;

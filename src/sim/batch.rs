@@ -1,4 +1,4 @@
-//! Asynchronous batch add and its poll (API-NOTES §3.2, §3.3). Stateless checks reject the whole
+//! Asynchronous batch add and its poll (docs/iys-api-notes.md §3.2, §3.3). Stateless checks reject the whole
 //! list at once (422 with `index`); stateful rules run when the batch is processed, which happens
 //! once `batch_processing_delay` has passed on the injected clock (or on demand in tests).
 

@@ -5,7 +5,7 @@
 //! the same code, a mistake there (a holiday skipped the wrong way, a local date taken in UTC,
 //! an off-by-one at the window's edge) would make the relay and its oracle agree, and every test
 //! would pass. Here the same holiday data (`config/tr-holidays-2020-2035.csv`) is read by a few
-//! lines of its own, and the counting is written from API-NOTES §5 R4, not from the relay.
+//! lines of its own, and the counting is written from docs/iys-api-notes.md §5 R4, not from the relay.
 //!
 //! Days outside the data fall back to plain Mon–Fri: the simulator answers every request like
 //! İYS would rather than failing, while the relay itself fails closed there.
@@ -16,7 +16,7 @@ use chrono::{DateTime, Datelike, Duration, FixedOffset, NaiveDate, NaiveTime, Ti
 
 const HOLIDAYS_CSV: &str = include_str!("../../config/tr-holidays-2020-2035.csv");
 
-/// İYS keeps Turkey time as a fixed GMT+3 (API-NOTES §2); Turkey has had no DST since 2016.
+/// İYS keeps Turkey time as a fixed GMT+3 (docs/iys-api-notes.md §2); Turkey has had no DST since 2016.
 fn turkey() -> FixedOffset {
     FixedOffset::east_opt(3 * 3600).expect("valid offset")
 }

@@ -1,4 +1,4 @@
-//! `GET {B}/changes/{reportDate}/file` (API-NOTES §3.11): the CSV of every movement İYS stored
+//! `GET {B}/changes/{reportDate}/file` (docs/iys-api-notes.md §3.11): the CSV of every movement İYS stored
 //! on one Istanbul day, HS and citizen ones alike, from the movement log. Only the last 7 days
 //! are served (H502); a date not in `YYYY-MM-DD` form, or not a calendar date, gives H501.
 

@@ -1,5 +1,5 @@
 //! Simulator settings. The defaults reproduce production İYS as documented; the switches cover
-//! the points API-NOTES marks unknown ([U]) or contradictory (§9, §10, §5 R4).
+//! the points docs/iys-api-notes.md marks unknown ([U]) or contradictory (§9, §10, §5 R4).
 
 use serde::{Deserialize, Serialize};
 
@@ -31,7 +31,7 @@ pub enum EqualConsentDatePolicy {
 #[serde(rename_all = "snake_case")]
 #[value(rename_all = "snake_case")]
 pub enum ThreeDayCutoff {
-    /// API-NOTES §5 R4 simulator rule: cutoff = now − 3 business days (Mon–Fri without full
+    /// docs/iys-api-notes.md §5 R4 simulator rule: cutoff = now − 3 business days (Mon–Fri without full
     /// holidays) at the same Istanbul time of day; refuse when `consentDate < cutoff`, a full
     /// timestamp compare.
     #[default]

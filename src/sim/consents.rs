@@ -1,4 +1,4 @@
-//! Single add (v1, v2), single status, multi status and history (API-NOTES §3.1, §3.4–3.6).
+//! Single add (v1, v2), single status, multi status and history (docs/iys-api-notes.md §3.1, §3.4–3.6).
 
 use std::collections::{HashMap, HashSet};
 

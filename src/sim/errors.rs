@@ -1,5 +1,5 @@
 //! İYS error bodies: `{"errors":[{code,message,location?,value?,index?}]}` with the exact Turkish
-//! messages of the official "HATA KODLARI" table (API-NOTES §6).
+//! messages of the official "HATA KODLARI" table (docs/iys-api-notes.md §6).
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};

@@ -1,4 +1,4 @@
-//! A faithful local İYS (İleti Yönetim Sistemi) HS API simulator, per API-NOTES.md: same paths,
+//! A faithful local İYS (İleti Yönetim Sistemi) HS API simulator, per docs/iys-api-notes.md: same paths,
 //! JSON shapes, Istanbul `YYYY-MM-DD HH:mm:ss` dates, Turkish error catalogue and statuses.
 //!
 //! Time comes from an injected [`Clock`], so tests move a `ManualClock` across weekends and
@@ -254,7 +254,7 @@ impl Simulator {
                 )
             })?;
         let now = self.now();
-        // Operator line closures carry no consent date (API-NOTES §3.7).
+        // Operator line closures carry no consent date (docs/iys-api-notes.md §3.7).
         let consent_date = (source != Source::IysAhsHatKapatma).then(|| state::whole_second(now));
         let c = ValidConsent {
             recipient,

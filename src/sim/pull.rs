@@ -1,4 +1,4 @@
-//! `GET {B}/consents/changes?source=HS|IYS&limit=N&after=TOKEN` (API-NOTES §3.7).
+//! `GET {B}/consents/changes?source=HS|IYS&limit=N&after=TOKEN` (docs/iys-api-notes.md §3.7).
 //!
 //! Window: `creationDate` in [now − 7 days, now − pull_lag]; order: (creationDate, transactionId);
 //! cursor `"{epoch seconds}_{transactionId}"` of the last row; 204 when nothing is left.

@@ -1,4 +1,4 @@
-//! Push registration (API-NOTES §3.8) and İYS → HS pushes (§8): the fixed test payload on
+//! Push registration (docs/iys-api-notes.md §3.8) and İYS → HS pushes (§8): the fixed test payload on
 //! registration, then every `IYS_*` movement, POSTed with HTTP Basic auth.
 
 use axum::Json;

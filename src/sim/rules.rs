@@ -1,4 +1,4 @@
-//! İYS's validation and business rules for one consent (API-NOTES §5), in the documented order:
+//! İYS's validation and business rules for one consent (docs/iys-api-notes.md §5), in the documented order:
 //! stateless field checks accumulate into one errors array; stateful rules stop at the first.
 
 use chrono::{DateTime, NaiveDateTime, Utc};

@@ -14,7 +14,7 @@ use super::rules::ValidConsent;
 use crate::domain::time::to_iys;
 use crate::domain::{ConsentType, RecipientType, Source, Status};
 
-/// The identity of a consent inside a brand (API-NOTES §5): recipient (e-mails lower-cased),
+/// The identity of a consent inside a brand (docs/iys-api-notes.md §5): recipient (e-mails lower-cased),
 /// recipient type and consent type.
 pub type Key = (String, RecipientType, ConsentType);
 

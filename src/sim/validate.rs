@@ -1,4 +1,4 @@
-//! Recipient formats as İYS states them (API-NOTES §4), written for the simulator alone.
+//! Recipient formats as İYS states them (docs/iys-api-notes.md §4), written for the simulator alone.
 //!
 //! This deliberately does not call `crate::domain::recipient` or the `phonenumber` crate the
 //! relay parses with. The simulator is the oracle the relay is tested against; an oracle that

@@ -3,7 +3,7 @@
 //! Accepts one object or an array of them (Verimor pushes an array:
 //! `[{"message_id":1234,"source_addr":"905319876543","destination_addr":"908501234567",
 //! "content":"…","received_at":"2017-01-01 09:00:00",…}]`), with the field-name variants of the
-//! providers in the telephony notes §5.3 (Verimor push, Netgsm inbox `message/sender/receiver/
+//! providers in docs/telephony-notes.md §5.3 (Verimor push, Netgsm inbox `message/sender/receiver/
 //! datetime`, generic `id/from/to/body`). Errors name the field and index, never a value.
 
 use base64::Engine;

@@ -17,7 +17,7 @@ pub enum PromptMode {
 
 /// TTS voices per language for `<Say>` (brand names are always spoken, even in Play mode).
 /// Invalid voice/language pairs make the provider skip the verb, so the default Turkish voice
-/// is Polly.Filiz (NOTES §2.2); `None` leaves the provider's default.
+/// is Polly.Filiz (docs/telephony-notes.md §2.2); `None` leaves the provider's default.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Voices {
     pub tr: Option<String>,

@@ -1,4 +1,4 @@
-//! Web channel: short opt-out links (GitHub issue 6).
+//! Web channel: short opt-out links.
 //!
 //! A campaign mints one link per recipient (`POST /v1/links`, `/v1/links/bulk`) and puts it in
 //! the SMS text or the e-mail's `List-Unsubscribe` header. Opening the link (`GET /r/{code}`)
