@@ -1,6 +1,7 @@
 //! The İYS HS API client: wire types, the error catalogue and the HTTP client.
 
 pub mod audit;
+pub mod catalogue;
 pub mod client;
 pub mod errors;
 pub mod observer;

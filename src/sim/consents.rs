@@ -256,7 +256,13 @@ pub async fn multi_status(
         ));
     }
     if list.len() > MAX_MULTI_STATUS {
-        return Err(ApiError::from_item(ErrorItem::new("H127").at("recipients")));
+        // The over-1000 code of multi-status is undocumented; H127 is the nearest "list too
+        // long" code, worded for the limit that applies here.
+        return Err(ApiError::from_item(
+            ErrorItem::new("H127")
+                .with_message("Alıcı listesi (recipients) uzunluğu en fazla 1000 olmalıdır.")
+                .at("recipients"),
+        ));
     }
     let mut errs = Vec::new();
     let mut seen = HashSet::new();
