@@ -2,9 +2,7 @@
 //! phone number or e-mail that reaches a log line (a safety net behind masked fields).
 
 use std::io::{self, Write};
-use std::sync::LazyLock;
 
-use regex::Regex;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
 
@@ -12,22 +10,6 @@ use tracing_subscriber::fmt::MakeWriter;
 pub enum LogFormat {
     Pretty,
     Json,
-}
-
-// A number must start a token: digit runs inside identifiers (hex lease owners, request ids)
-// are not phone numbers, and masking them breaks what operators and tests read from the log.
-static PHONE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(^|[^0-9A-Za-z_])(\+?\d{5})\d{5,8}(\d{2})\b").expect("valid regex")
-});
-static EMAIL: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"([A-Za-z0-9])[A-Za-z0-9._%+\-]*@([A-Za-z0-9.\-]+\.[A-Za-z]{2,})")
-        .expect("valid regex")
-});
-
-/// Masks phone numbers (`+90532*****67`) and e-mails (`a***@example.com`) in free text.
-pub fn redact(line: &str) -> String {
-    let s = PHONE.replace_all(line, "$1$2*****$3");
-    EMAIL.replace_all(&s, "$1***@$2").into_owned()
 }
 
 pub struct RedactingWriter<W: Write> {
@@ -43,7 +25,8 @@ impl<W: Write> Write for RedactingWriter<W> {
     fn flush(&mut self) -> io::Result<()> {
         if !self.buf.is_empty() {
             let text = String::from_utf8_lossy(&self.buf);
-            self.inner.write_all(redact(&text).as_bytes())?;
+            self.inner
+                .write_all(crate::domain::mask::text(&text).as_bytes())?;
             self.buf.clear();
         }
         self.inner.flush()
@@ -79,28 +62,4 @@ pub fn init(format: LogFormat) {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
         LogFormat::Pretty => builder.compact().try_init(),
     };
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn masks_numbers_and_emails() {
-        assert_eq!(redact("from +905321234567 ok"), "from +90532*****67 ok");
-        assert_eq!(redact("to 905321234567"), "to 90532*****67");
-        assert_eq!(
-            redact(r#"{"sender":"+905321234567"}"#),
-            r#"{"sender":"+90532*****67"}"#
-        );
-        assert_eq!(redact("+905321234567"), "+90532*****67");
-        // Digits inside an identifier are left alone.
-        let owner = "reporter-ce86d01f6f73495eaee2356012345678975";
-        assert_eq!(redact(owner), owner);
-        assert_eq!(
-            redact("mail Ali.Veli@Firma.com.tr"),
-            "mail A***@Firma.com.tr"
-        );
-        assert_eq!(redact("job 42 took 120 ms"), "job 42 took 120 ms");
-    }
 }

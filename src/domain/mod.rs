@@ -5,6 +5,7 @@ pub mod calendar;
 pub mod consent;
 pub mod intent;
 pub mod keywords;
+pub mod mask;
 pub mod recipient;
 pub mod time;
 

@@ -113,8 +113,8 @@ impl Recipient {
     /// The form that may appear in logs: `+90532*****67`, `a***@example.com`.
     pub fn masked(&self) -> String {
         match self {
-            Recipient::Phone(p) => mask_phone(p),
-            Recipient::Email(e) => mask_email(e),
+            Recipient::Phone(p) => super::mask::phone(p),
+            Recipient::Email(e) => super::mask::email(e),
         }
     }
 }
@@ -195,26 +195,6 @@ fn parse_email(s: &str) -> Result<String, RecipientError> {
         return Err(InvalidEmail("domain must look like example.com"));
     }
     Ok(lower)
-}
-
-fn mask_phone(p: &str) -> String {
-    let chars: Vec<char> = p.chars().collect();
-    if chars.len() <= 7 {
-        return "*".repeat(chars.len());
-    }
-    let head: String = chars[..6].iter().collect();
-    let tail: String = chars[chars.len() - 2..].iter().collect();
-    format!("{head}{}{tail}", "*".repeat(chars.len() - 8))
-}
-
-fn mask_email(e: &str) -> String {
-    match e.split_once('@') {
-        Some((local, domain)) => {
-            let first = local.chars().next().unwrap_or('*');
-            format!("{first}***@{domain}")
-        }
-        None => "***".into(),
-    }
 }
 
 #[cfg(test)]

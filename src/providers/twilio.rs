@@ -246,7 +246,8 @@ impl TwilioClient {
             code: err.as_ref().and_then(|e| e.code),
             message: err
                 .and_then(|e| e.message)
-                .map(|m| mask_digit_runs(&m))
+                // Twilio error messages quote the number ("The 'To' number +90532… is not valid").
+                .map(|m| crate::domain::mask::text(&m))
                 .unwrap_or_default(),
         })
     }
@@ -261,31 +262,6 @@ fn parse_retry_after(v: &str) -> Option<Duration> {
     let at = chrono::DateTime::parse_from_rfc2822(v).ok()?;
     let secs = (at.timestamp() - chrono::Utc::now().timestamp()).max(0);
     Some(Duration::from_secs(secs.unsigned_abs()))
-}
-
-/// Twilio error messages quote the number ("The 'To' number +90532… is not valid").
-fn mask_digit_runs(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut run = String::new();
-    let flush = |run: &mut String, out: &mut String| {
-        if run.len() >= 6 {
-            out.push_str(&"*".repeat(run.len() - 2));
-            out.push_str(&run[run.len() - 2..]);
-        } else {
-            out.push_str(run);
-        }
-        run.clear();
-    };
-    for c in s.chars() {
-        if c.is_ascii_digit() {
-            run.push(c);
-        } else {
-            flush(&mut run, &mut out);
-            out.push(c);
-        }
-    }
-    flush(&mut run, &mut out);
-    out
 }
 
 #[cfg(test)]
@@ -425,7 +401,7 @@ mod tests {
         else {
             panic!("{e:?}")
         };
-        assert!(message.ends_with("+**********67"), "{message}");
+        assert!(message.ends_with("+90532*****67"), "{message}");
         assert_eq!(f.seen.lock().unwrap().len(), 1);
         assert!(sleeps.lock().unwrap().is_empty());
     }
@@ -511,9 +487,5 @@ mod tests {
             Some(Duration::ZERO)
         );
         assert_eq!(parse_retry_after("soon"), None);
-        assert_eq!(
-            mask_digit_runs("To 905321234567, code 21610"),
-            "To **********67, code 21610"
-        );
     }
 }
