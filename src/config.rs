@@ -428,8 +428,9 @@ impl Config {
         self.brands.iter().find(|b| b.brand_code == brand_code)
     }
 
-    pub fn brand_by_key(&self, key: &str) -> Option<&Brand> {
-        self.brands.iter().find(|b| b.key == key)
+    /// A brand by its key or brand code (`domain::brand::named`).
+    pub fn brand_named(&self, name: &str) -> Option<&Brand> {
+        crate::domain::brand::named(&self.brands, name)
     }
 
     /// The effective configuration with secrets redacted, as `check-config` prints it.

@@ -385,7 +385,9 @@ fn iys_base(config: &Config, iys_url: Option<String>) -> anyhow::Result<String> 
 
 /// A brand named by its config key or brand code.
 fn brand_arg(config: &Config, s: &str) -> anyhow::Result<i64> {
-    ops::resolve_brand(config, s)
+    config
+        .brand_named(s)
+        .map(|b| b.brand_code)
         .with_context(|| format!("no configured brand has the key or code {s:?}"))
 }
 

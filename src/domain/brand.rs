@@ -17,3 +17,40 @@ pub struct Brand {
     #[serde(default)]
     pub short_names: Vec<String>,
 }
+
+/// The brand a person or a file names: its config key (`tsa`) or its İYS brand code (`700000`),
+/// surrounding blanks ignored. The one rule for the APIs, the CLI and imports.
+pub fn named<'a>(brands: &'a [Brand], name: &str) -> Option<&'a Brand> {
+    let name = name.trim();
+    brands.iter().find(|b| b.key == name).or_else(|| {
+        let code: i64 = name.parse().ok()?;
+        brands.iter().find(|b| b.brand_code == code)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn brand(key: &str, code: i64) -> Brand {
+        Brand {
+            key: key.into(),
+            iys_code: 1,
+            brand_code: code,
+            name: key.into(),
+            short_names: vec![],
+        }
+    }
+
+    #[test]
+    fn by_key_then_by_code() {
+        // A key that looks like another brand's code names its own brand.
+        let brands = [brand("tsa", 700000), brand("700000", 800000)];
+        assert_eq!(named(&brands, " tsa ").unwrap().brand_code, 700000);
+        assert_eq!(named(&brands, "700000").unwrap().brand_code, 800000);
+        assert_eq!(named(&brands, "800000").unwrap().key, "700000");
+        assert!(named(&brands, "TSA").is_none());
+        assert!(named(&brands, "").is_none());
+        assert!(named(&brands, "900000").is_none());
+    }
+}

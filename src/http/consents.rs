@@ -33,17 +33,9 @@ pub fn resolve_brand<'a>(st: &'a AppState, brand: Option<&str>) -> Result<&'a Br
             "brand_required",
             "several brands are configured: pass brand=<key or code>",
         )),
-        Some(b) => st
-            .config
-            .brand_by_key(b)
-            .or_else(|| {
-                b.parse::<i64>()
-                    .ok()
-                    .and_then(|c| st.config.brand_by_code(c))
-            })
-            .ok_or_else(|| {
-                ApiError::bad_request("unknown_brand", format!("brand {b:?} is not configured"))
-            }),
+        Some(b) => st.config.brand_named(b).ok_or_else(|| {
+            ApiError::bad_request("unknown_brand", format!("brand {b:?} is not configured"))
+        }),
     }
 }
 

@@ -119,13 +119,6 @@ impl Cells<'_> {
     }
 }
 
-fn brand_code(brands: &[Brand], s: &str) -> Option<i64> {
-    brands
-        .iter()
-        .find(|b| b.key == s || s.parse::<i64>().is_ok_and(|c| c == b.brand_code))
-        .map(|b| b.brand_code)
-}
-
 /// Validates one row; every problem of the row is reported, not just the first.
 fn validate_row(
     c: &mut Cells<'_>,
@@ -135,7 +128,7 @@ fn validate_row(
     opts: &ImportOptions,
 ) -> Option<ValidRow> {
     let brand = c.required("brand").and_then(|b| {
-        let code = brand_code(brands, &b);
+        let code = crate::domain::brand::named(brands, &b).map(|b| b.brand_code);
         if code.is_none() {
             c.fail(
                 "brand",

@@ -61,15 +61,6 @@ pub fn iys_client(
     )
 }
 
-/// A brand by its config key (`tsa`) or its İYS brand code.
-pub fn resolve_brand(config: &Config, s: &str) -> Option<i64> {
-    let s = s.trim();
-    config
-        .brand_by_key(s)
-        .or_else(|| s.parse().ok().and_then(|c| config.brand_by_code(c)))
-        .map(|b| b.brand_code)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
