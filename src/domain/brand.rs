@@ -18,6 +18,20 @@ pub struct Brand {
     pub short_names: Vec<String>,
 }
 
+impl Brand {
+    /// A brand for unit tests: HS number 1, the key upper-cased as its name.
+    #[cfg(test)]
+    pub fn sample(key: &str, brand_code: i64) -> Self {
+        Brand {
+            key: key.into(),
+            iys_code: 1,
+            brand_code,
+            name: key.to_uppercase(),
+            short_names: vec![],
+        }
+    }
+}
+
 /// The brand a person or a file names: its config key (`tsa`) or its İYS brand code (`700000`),
 /// surrounding blanks ignored. The one rule for the APIs, the CLI and imports.
 pub fn named<'a>(brands: &'a [Brand], name: &str) -> Option<&'a Brand> {
@@ -32,20 +46,13 @@ pub fn named<'a>(brands: &'a [Brand], name: &str) -> Option<&'a Brand> {
 mod tests {
     use super::*;
 
-    fn brand(key: &str, code: i64) -> Brand {
-        Brand {
-            key: key.into(),
-            iys_code: 1,
-            brand_code: code,
-            name: key.into(),
-            short_names: vec![],
-        }
-    }
-
     #[test]
     fn by_key_then_by_code() {
         // A key that looks like another brand's code names its own brand.
-        let brands = [brand("tsa", 700000), brand("700000", 800000)];
+        let brands = [
+            Brand::sample("tsa", 700000),
+            Brand::sample("700000", 800000),
+        ];
         assert_eq!(named(&brands, " tsa ").unwrap().brand_code, 700000);
         assert_eq!(named(&brands, "700000").unwrap().brand_code, 800000);
         assert_eq!(named(&brands, "800000").unwrap().key, "700000");

@@ -161,13 +161,7 @@ mod tests {
     use super::*;
 
     fn brand(key: &str, code: i64) -> Brand {
-        Brand {
-            key: key.into(),
-            iys_code: 1,
-            brand_code: code,
-            name: key.to_uppercase(),
-            short_names: vec![],
-        }
+        Brand::sample(key, code)
     }
 
     #[test]
