@@ -157,6 +157,37 @@ async fn opt_out_is_recorded_reported_and_suppressed(store: TestStore) {
         .api_get("/v1/consents/05321234567?brand=tsa&type=MESAJ")
         .await;
     assert_eq!(other["reason"], "no_consent");
+
+    // The bulk check answers in input order, repeats and every written form included, and
+    // lists what is not a recipient by index without echoing it.
+    let (status, bulk) = app
+        .api_post(
+            "/v1/consents/check",
+            &serde_json::json!({"brand": "demo", "type": "MESAJ", "recipients": [
+                "0532 123 45 67", "+905551112233", "not a number", "+905321234567"]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{bulk}");
+    let results = bulk["results"].as_array().unwrap();
+    let got: Vec<(&str, &str)> = results
+        .iter()
+        .map(|r| {
+            (
+                r["recipient"].as_str().unwrap(),
+                r["reason"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (SENDER, "rejected"),
+            ("+905551112233", "no_consent"),
+            (SENDER, "rejected")
+        ]
+    );
+    assert_eq!(bulk["invalid"][0]["index"], 2);
+    assert!(!bulk.to_string().contains("not a number"));
 }
 
 async fn retried_webhook_records_once_and_replies_the_same(store: TestStore) {

@@ -307,14 +307,12 @@ pub async fn lookup(
             recipient_type,
             consent_type: t,
         };
-        let state = st.ledger.store().consent_state(&key).await?;
-        answers.push(st.ledger.policy.answer(
-            recipient.as_str(),
-            brand.brand_code,
-            t,
-            recipient_type,
-            state.as_ref(),
-        ));
+        answers.push(
+            st.ledger
+                .policy
+                .ask(st.ledger.store().as_ref(), &key)
+                .await?,
+        );
     }
     let mut events: Vec<StoredEvent> = st
         .ledger

@@ -55,14 +55,12 @@ pub async fn lookup(
         recipient_type,
         consent_type: q.consent_type,
     };
-    let state = st.ledger.store().consent_state(&key).await?;
-    Ok(Json(st.ledger.policy.answer(
-        recipient.as_str(),
-        brand.brand_code,
-        q.consent_type,
-        recipient_type,
-        state.as_ref(),
-    )))
+    let answer = st
+        .ledger
+        .policy
+        .ask(st.ledger.store().as_ref(), &key)
+        .await?;
+    Ok(Json(answer))
 }
 
 #[derive(Debug, Deserialize)]
@@ -114,27 +112,16 @@ pub async fn check(
             }),
         }
     }
-    let mut unique = parsed.clone();
-    unique.sort();
-    unique.dedup();
-    let states = st
+    let results = st
         .ledger
-        .store()
-        .consent_states(brand.brand_code, recipient_type, req.consent_type, &unique)
+        .policy
+        .ask_many(
+            st.ledger.store().as_ref(),
+            brand.brand_code,
+            recipient_type,
+            req.consent_type,
+            &parsed,
+        )
         .await?;
-    let by_recipient: std::collections::HashMap<&str, _> =
-        states.iter().map(|s| (s.recipient.as_str(), s)).collect();
-    let results = parsed
-        .iter()
-        .map(|r| {
-            st.ledger.policy.answer(
-                r,
-                brand.brand_code,
-                req.consent_type,
-                recipient_type,
-                by_recipient.get(r.as_str()).copied(),
-            )
-        })
-        .collect();
     Ok(Json(CheckResponse { results, invalid }))
 }

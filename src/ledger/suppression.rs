@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::domain::{ConsentType, RecipientType, Source, Status};
-use crate::store::ConsentState;
+use crate::store::{AddressKey, ConsentState, Store, StoreError};
 
 #[derive(Debug, Clone, Copy)]
 pub struct SuppressionPolicy {
@@ -68,6 +68,56 @@ impl SuppressionPolicy {
             may_send: reason == MaySend::Yes,
             reason,
         }
+    }
+}
+
+impl SuppressionPolicy {
+    /// The answer for one address, read from the current-state table.
+    pub async fn ask(
+        &self,
+        store: &dyn Store,
+        key: &AddressKey,
+    ) -> Result<SuppressionAnswer, StoreError> {
+        let state = store.consent_state(key).await?;
+        Ok(self.answer(
+            &key.recipient,
+            key.brand_code,
+            key.consent_type,
+            key.recipient_type,
+            state.as_ref(),
+        ))
+    }
+
+    /// The answers for many recipients of one brand and type, in the order given (repeats
+    /// answered again), read in one query.
+    pub async fn ask_many(
+        &self,
+        store: &dyn Store,
+        brand_code: i64,
+        recipient_type: RecipientType,
+        consent_type: ConsentType,
+        recipients: &[String],
+    ) -> Result<Vec<SuppressionAnswer>, StoreError> {
+        let mut unique = recipients.to_vec();
+        unique.sort();
+        unique.dedup();
+        let states = store
+            .consent_states(brand_code, recipient_type, consent_type, &unique)
+            .await?;
+        let by_recipient: std::collections::HashMap<&str, &ConsentState> =
+            states.iter().map(|s| (s.recipient.as_str(), s)).collect();
+        Ok(recipients
+            .iter()
+            .map(|r| {
+                self.answer(
+                    r,
+                    brand_code,
+                    consent_type,
+                    recipient_type,
+                    by_recipient.get(r.as_str()).copied(),
+                )
+            })
+            .collect())
     }
 }
 

@@ -202,6 +202,20 @@ impl TestApp {
         let status = r.status().as_u16();
         (status, r.json().await.unwrap_or(serde_json::Value::Null))
     }
+
+    /// POST a JSON body to an API path with the bearer token.
+    pub async fn api_post(&self, path: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(API_TOKEN)
+            .json(body)
+            .send()
+            .await
+            .expect("request");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(serde_json::Value::Null))
+    }
 }
 
 /// Runs an async check against a fresh app on SQLite and on PostgreSQL as separate tests.
