@@ -196,7 +196,14 @@ async fn writer(
                 let mut out = Vec::with_capacity(events.len());
                 for ev in &events {
                     let r = store.write_batch(std::slice::from_ref(ev), &[], now).await;
-                    out.push(r.map(|mut v| v.remove(0)).map_err(|e| e.to_string()));
+                    // The only writer task must not panic on a store that answers with no row.
+                    out.push(match r {
+                        Ok(v) => v
+                            .into_iter()
+                            .next()
+                            .ok_or_else(|| "the store returned no outcome".to_string()),
+                        Err(e) => Err(e.to_string()),
+                    });
                 }
                 let kept = store
                     .write_batch(&[], &inbound, now)
