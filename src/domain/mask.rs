@@ -58,9 +58,9 @@ static EMAIL_IN_TEXT: LazyLock<Regex> = LazyLock::new(|| {
 
 /// Free text with every phone number and e-mail address in it masked.
 pub fn text(s: &str) -> String {
-    let s = PHONE_IN_TEXT.replace_all(s, |c: &Captures| format!("{}{}", &c[1], phone(&c[2])));
+    let s = PHONE_IN_TEXT.replace_all(s, |c: &Captures<'_>| format!("{}{}", &c[1], phone(&c[2])));
     EMAIL_IN_TEXT
-        .replace_all(&s, |c: &Captures| email(&c[0]))
+        .replace_all(&s, |c: &Captures<'_>| email(&c[0]))
         .into_owned()
 }
 

@@ -115,7 +115,7 @@ fn parse_enum<T: std::str::FromStr>(
 }
 
 /// Stateless checks of one consent object, steps (4) of the notes' order except H180/H525.
-pub fn validate_consent(v: &Value, ctx: &Ctx) -> Result<ValidConsent, Vec<ErrorItem>> {
+pub fn validate_consent(v: &Value, ctx: &Ctx<'_>) -> Result<ValidConsent, Vec<ErrorItem>> {
     let Some(o) = v.as_object() else {
         return Err(vec![ErrorItem::new("H085")]);
     };
@@ -301,7 +301,7 @@ fn has_iys_shape(s: &str) -> bool {
 const WINDOW_BUSINESS_DAYS: u32 = 3;
 
 /// H467: was the consent taken more than three business days ago, in the configured reading?
-pub fn too_old(consent: DateTime<Utc>, ctx: &Ctx) -> bool {
+pub fn too_old(consent: DateTime<Utc>, ctx: &Ctx<'_>) -> bool {
     match ctx.cfg.three_day_cutoff {
         ThreeDayCutoff::Timestamp => ctx
             .cal
