@@ -26,21 +26,8 @@ const RETURN: &str = "https://dialer.example/campaign/next?lead=42";
 const DEMO: i64 = 700000;
 const TSA: i64 = 700001;
 
+/// On top of `common::TWO_BRANDS_TOML` (demo and tsa).
 const CONFIG: &str = r#"
-[[brands]]
-key = "demo"
-iys_code = 700000
-brand_code = 700000
-name = "Demo Marka"
-short_names = ["DEMO"]
-
-[[brands]]
-key = "tsa"
-iys_code = 700000
-brand_code = 700001
-name = "TSA Elektronik"
-short_names = ["TSA"]
-
 [[voice.numbers]]
 number = "+908501234567"
 brands = ["demo"]
@@ -77,8 +64,12 @@ impl Host for World {
 impl World {
     async fn start(store: TestStore) -> Self {
         // A Wednesday morning in Istanbul: reporting runs without weekend effects.
-        let (sim, base) =
-            SimWorld::start_served(store.store.clone(), "2026-03-04 10:00:00", CONFIG).await;
+        let (sim, base) = SimWorld::start_served(
+            store.store.clone(),
+            "2026-03-04 10:00:00",
+            &format!("{}{CONFIG}", common::TWO_BRANDS_TOML),
+        )
+        .await;
         Self {
             sim,
             base,
@@ -525,6 +516,17 @@ fn readme_dialplan_curl(vars: &[(&str, &str)], base: &str) -> DialplanCurl {
     c
 }
 
+impl DialplanCurl {
+    /// The same request with form field `k` set to `v` (added if absent), or removed (`None`).
+    fn with(mut self, k: &str, v: Option<&str>) -> Self {
+        self.form.retain(|(f, _)| f != k);
+        if let Some(v) = v {
+            self.form.push((k.into(), v.into()));
+        }
+        self
+    }
+}
+
 async fn send(w: &World, c: &DialplanCurl) -> (u16, Value) {
     let mut r = w
         .http
@@ -635,37 +637,16 @@ async fn pbx_endpoint_as_the_readme_dialplan_calls_it(store: TestStore) {
             "invalid_recipient",
         ),
     ];
-    let mut no_confirm =
-        readme_dialplan_curl(&vars("pbx-token-0123456789", other, "c4", "9"), &w.base);
-    no_confirm.form.retain(|(k, _)| k != "confirm");
-    cases.push((no_confirm, 400, "malformed_body"));
-    let mut not_confirmed =
-        readme_dialplan_curl(&vars("pbx-token-0123456789", other, "c5", "9"), &w.base);
-    for (k, v) in &mut not_confirmed.form {
-        if k == "confirm" {
-            *v = "2".into();
-        }
+    let base = || readme_dialplan_curl(&vars("pbx-token-0123456789", other, "c4", "9"), &w.base);
+    for (field, value, status, code) in [
+        ("confirm", None, 400, "malformed_body"),
+        ("confirm", Some("2"), 422, "not_confirmed"),
+        ("colour", Some("blue"), 400, "malformed_body"),
+        ("brand", Some("nope"), 400, "unknown_brand"),
+        ("call_id", Some(" "), 422, "invalid_field"),
+    ] {
+        cases.push((base().with(field, value), status, code));
     }
-    cases.push((not_confirmed, 422, "not_confirmed"));
-    let mut unknown =
-        readme_dialplan_curl(&vars("pbx-token-0123456789", other, "c6", "9"), &w.base);
-    unknown.form.push(("colour".into(), "blue".into()));
-    cases.push((unknown, 400, "malformed_body"));
-    let mut brand = readme_dialplan_curl(&vars("pbx-token-0123456789", other, "c7", "9"), &w.base);
-    for (k, v) in &mut brand.form {
-        if k == "brand" {
-            *v = "nope".into();
-        }
-    }
-    cases.push((brand, 400, "unknown_brand"));
-    let mut empty_id =
-        readme_dialplan_curl(&vars("pbx-token-0123456789", other, "c8", "9"), &w.base);
-    for (k, v) in &mut empty_id.form {
-        if k == "call_id" {
-            *v = " ".into();
-        }
-    }
-    cases.push((empty_id, 422, "invalid_field"));
     for (c, status, code) in &cases {
         let (got, body) = send(&w, c).await;
         assert_eq!(

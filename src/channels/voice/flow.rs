@@ -226,21 +226,13 @@ pub fn step(state: &CallState, input: Input, cfg: &FlowConfig) -> Step {
     if state.outbound.is_some() || matches!(input, Input::StartOutbound(_)) {
         return super::outbound::step(state, input, cfg);
     }
-    let digits = match input {
+    let input = match input {
         Input::Start { caller, brands } => return start(caller.as_deref(), brands, cfg),
-        Input::StartOutbound(_) => return finish(state.clone(), Stage::Goodbye, vec![]),
-        Input::Hangup => return finish(state.clone(), Stage::Goodbye, vec![]),
-        _ if state.stage.is_terminal() || state.stage == Stage::New => {
-            return finish(state.clone(), Stage::Goodbye, vec![]);
-        }
-        Input::Digits(d) => match Input::from_digits(Some(&d)) {
-            Input::Digits(d) => Some(d),
-            _ => None,
-        },
-        Input::Timeout => None,
+        other => other,
     };
-    let mut s = state.clone();
-    s.turns = s.turns.saturating_add(1);
+    let Some((mut s, digits)) = next_turn(state, input) else {
+        return finish(state.clone(), Stage::Goodbye, vec![]);
+    };
     if s.turns > cfg.max_turns {
         return finish(s, Stage::Goodbye, vec![PromptId::EndedNoChoice]);
     }
@@ -291,6 +283,23 @@ pub fn step(state: &CallState, input: Input, cfg: &FlowConfig) -> Step {
         },
         _ => failure(s, PromptId::InvalidChoice, cfg),
     }
+}
+
+/// A later turn's keys (`None`: the Gather timed out), with the turn counted; `None` when the
+/// call is over: a hang-up, a turn after the end (a retried webhook) or before any start.
+pub(super) fn next_turn(state: &CallState, input: Input) -> Option<(CallState, Option<String>)> {
+    let over = state.stage.is_terminal() || state.stage == Stage::New;
+    let digits = match input {
+        Input::Digits(d) if !over => match Input::from_digits(Some(&d)) {
+            Input::Digits(d) => Some(d),
+            _ => None,
+        },
+        Input::Timeout if !over => None,
+        _ => return None,
+    };
+    let mut s = state.clone();
+    s.turns = s.turns.saturating_add(1);
+    Some((s, digits))
 }
 
 fn start(caller: Option<&str>, brands: Vec<BrandRef>, cfg: &FlowConfig) -> Step {

@@ -16,8 +16,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::flow::{
-    BrandRef, CallState, Choice, FlowConfig, GatherSpec, Input, Outcome, Stage, Step, clips, emit,
-    finish,
+    self, BrandRef, CallState, Choice, FlowConfig, GatherSpec, Input, Outcome, Stage, Step, clips,
+    emit, finish,
 };
 use super::prompts::{Lang, PromptId};
 use super::token::{TokenError, open_value, seal_value};
@@ -109,21 +109,13 @@ pub fn turkish_phone(raw: &str) -> Option<Recipient> {
 }
 
 pub(super) fn step(state: &CallState, input: Input, cfg: &FlowConfig) -> Step {
-    let digits = match input {
+    let input = match input {
         Input::StartOutbound(start) => return begin(start, cfg),
-        Input::Hangup => return finish(state.clone(), Stage::Goodbye, vec![]),
-        _ if state.stage.is_terminal() || state.stage == Stage::New => {
-            return finish(state.clone(), Stage::Goodbye, vec![]);
-        }
-        Input::Start { .. } => return finish(state.clone(), Stage::Goodbye, vec![]),
-        Input::Digits(d) => match Input::from_digits(Some(&d)) {
-            Input::Digits(d) => Some(d),
-            _ => None,
-        },
-        Input::Timeout => None,
+        other => other,
     };
-    let mut s = state.clone();
-    s.turns = s.turns.saturating_add(1);
+    let Some((mut s, digits)) = flow::next_turn(state, input) else {
+        return finish(state.clone(), Stage::Goodbye, vec![]);
+    };
     if s.turns > cfg.max_turns {
         return hand_back(s, Handback::NoChoice, vec![PromptId::OutboundNotRecorded]);
     }
