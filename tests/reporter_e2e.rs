@@ -35,19 +35,12 @@ impl std::ops::Deref for World {
 
 impl World {
     async fn start(store: Arc<dyn Store>, local: &str) -> Self {
-        let base = SimWorld::start(
+        let (base, api) = SimWorld::start_served(
             store,
             local,
             "[iys.push]\nenabled = true\nusername = \"iys-push\"\npassword = \"push-password-123\"\n",
         )
         .await;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let api = format!("http://{}", listener.local_addr().unwrap());
-        let router = base
-            .app
-            .router()
-            .into_make_service_with_connect_info::<std::net::SocketAddr>();
-        tokio::spawn(async move { axum::serve(listener, router).await });
         Self { base, api }
     }
 

@@ -72,7 +72,7 @@ pub struct AgentConsentResponse {
     pub deadline_at: Option<DateTime<Utc>>,
 }
 
-fn text_field(name: &str, v: &str) -> Result<(), ApiError> {
+pub(crate) fn text_field(name: &str, v: &str) -> Result<(), ApiError> {
     if v.trim().is_empty() || v.len() > MAX_REF_LEN || v.chars().any(char::is_control) {
         return Err(ApiError::unprocessable(
             "invalid_field",
@@ -186,8 +186,22 @@ pub async fn record(
         },
     };
     let out = st.ledger.record(intent).await?;
-    if out.duplicate && idempotency_key.is_some() {
-        same_request_or_conflict(&st, out.event_id, &recipient, &req, brand.brand_code).await?;
+    if out.duplicate
+        && idempotency_key.is_some()
+        && !same_movement(
+            &st,
+            out.event_id,
+            &recipient,
+            brand.brand_code,
+            &req_movement(&req),
+        )
+        .await?
+    {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "idempotency_key_reused",
+            "this Idempotency-Key was used for a different consent",
+        ));
     }
     tracing::info!(
         agent = %caller,
@@ -211,30 +225,26 @@ pub async fn record(
     Ok((code, Json(body)).into_response())
 }
 
-/// An Idempotency-Key reused for a different movement is a client bug: say so (409).
-async fn same_request_or_conflict(
+fn req_movement(req: &AgentConsentRequest) -> (ConsentType, Status) {
+    (req.consent_type, req.status)
+}
+
+/// Whether the stored event `event_id` is the same movement (recipient, brand, type, status):
+/// a dedupe key reused for a different one is a client bug the caller answers with 409.
+pub(crate) async fn same_movement(
     st: &AppState,
     event_id: i64,
     recipient: &Recipient,
-    req: &AgentConsentRequest,
     brand_code: i64,
-) -> Result<(), ApiError> {
+    &(consent_type, status): &(ConsentType, Status),
+) -> Result<bool, ApiError> {
     let Some(ev) = st.ledger.store().event(event_id).await? else {
-        return Ok(());
+        return Ok(true);
     };
-    let same = ev.recipient == recipient.as_str()
+    Ok(ev.recipient == recipient.as_str()
         && ev.brand_code == brand_code
-        && ev.consent_type == req.consent_type
-        && ev.status == req.status;
-    if same {
-        Ok(())
-    } else {
-        Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "idempotency_key_reused",
-            "this Idempotency-Key was used for a different consent",
-        ))
-    }
+        && ev.consent_type == consent_type
+        && ev.status == status)
 }
 
 #[derive(Debug, Deserialize)]

@@ -4,6 +4,7 @@
 pub mod faulty_iys;
 pub mod procs;
 pub mod sim_world;
+pub mod voice;
 
 use std::sync::Arc;
 
@@ -260,13 +261,22 @@ pub async fn post_twilio_signed(
     signed_url: &str,
     params: &[(String, String)],
 ) -> reqwest::Response {
+    post_twilio_signed_with(&app.http, url, signed_url, params).await
+}
+
+/// [`post_twilio_signed`] with any client.
+pub async fn post_twilio_signed_with(
+    http: &reqwest::Client,
+    url: &str,
+    signed_url: &str,
+    params: &[(String, String)],
+) -> reqwest::Response {
     let sig =
         iys_relay::channels::sms::signature::twilio_signature(TWILIO_TOKEN, signed_url, params);
     let body = form_urlencoded::Serializer::new(String::new())
         .extend_pairs(params)
         .finish();
-    app.http
-        .post(url)
+    http.post(url)
         .header("content-type", "application/x-www-form-urlencoded")
         .header("x-twilio-signature", sig)
         .body(body)

@@ -49,6 +49,27 @@ impl SimWorld {
         }
     }
 
+    /// [`SimWorld::start`] with the app's own HTTP API served on 127.0.0.1:0 and configured as
+    /// `server.public_base_url` (webhook signatures are checked against it); returns its base.
+    pub async fn start_served(
+        store: Arc<dyn Store>,
+        local: &str,
+        extra_toml: &str,
+    ) -> (Self, String) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let api = format!("http://{}", listener.local_addr().expect("addr"));
+        let toml = format!("[server]\npublic_base_url = \"{api}\"\n{extra_toml}");
+        let world = Self::start(store, local, &toml).await;
+        let router = world
+            .app
+            .router()
+            .into_make_service_with_connect_info::<std::net::SocketAddr>();
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        (world, api)
+    }
+
     pub fn now(&self) -> DateTime<Utc> {
         self.clock.now()
     }

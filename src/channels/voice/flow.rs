@@ -13,6 +13,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::outbound::{OutboundCall, OutboundStart};
 use super::prompts::{Lang, MAX_BRAND_OPTIONS, PromptId, prompt};
 use crate::domain::{Brand, ConsentType, Recipient, Status};
 
@@ -90,6 +91,8 @@ pub enum Stage {
     },
     BrandMenu,
     MainMenu,
+    /// Inside a business's own outbound call: "to stop calls like this, press 9".
+    Offer,
     Confirm {
         choice: Choice,
     },
@@ -105,6 +108,7 @@ impl Stage {
             Stage::ReadBack { .. } => "ReadBack",
             Stage::BrandMenu => "BrandMenu",
             Stage::MainMenu => "MainMenu",
+            Stage::Offer => "Offer",
             Stage::Confirm {
                 choice: Choice::OptOut,
             } => "Confirm(RET)",
@@ -138,6 +142,10 @@ pub struct CallState {
     pub pressed: Vec<String>,
     /// `tr/main_menu_calls@1` for each distinct prompt played (evidence).
     pub heard: Vec<String>,
+    /// Set for a key press inside the business's own call (see `outbound.rs`); absent on the
+    /// opt-out line, so those tokens keep their shape.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outbound: Option<OutboundCall>,
 }
 
 /// What the provider told us this turn.
@@ -148,6 +156,8 @@ pub enum Input {
         caller: Option<String>,
         brands: Vec<BrandRef>,
     },
+    /// The business's own call handed to the relay (see `outbound.rs`).
+    StartOutbound(OutboundStart),
     Digits(String),
     /// Gather ended without digits (our Redirect fallback, or an empty `Digits`).
     Timeout,
@@ -208,23 +218,21 @@ pub struct Step {
     pub gather: Option<GatherSpec>,
     pub outcome: Option<Outcome>,
     pub hangup: bool,
+    /// After the prompts, hand the call to this URL (the dialer's own flow) instead of ending.
+    pub redirect: Option<String>,
 }
 
 pub fn step(state: &CallState, input: Input, cfg: &FlowConfig) -> Step {
-    let digits = match input {
+    if state.outbound.is_some() || matches!(input, Input::StartOutbound(_)) {
+        return super::outbound::step(state, input, cfg);
+    }
+    let input = match input {
         Input::Start { caller, brands } => return start(caller.as_deref(), brands, cfg),
-        Input::Hangup => return finish(state.clone(), Stage::Goodbye, vec![]),
-        _ if state.stage.is_terminal() || state.stage == Stage::New => {
-            return finish(state.clone(), Stage::Goodbye, vec![]);
-        }
-        Input::Digits(d) => match Input::from_digits(Some(&d)) {
-            Input::Digits(d) => Some(d),
-            _ => None,
-        },
-        Input::Timeout => None,
+        other => other,
     };
-    let mut s = state.clone();
-    s.turns = s.turns.saturating_add(1);
+    let Some((mut s, digits)) = next_turn(state, input) else {
+        return finish(state.clone(), Stage::Goodbye, vec![]);
+    };
     if s.turns > cfg.max_turns {
         return finish(s, Stage::Goodbye, vec![PromptId::EndedNoChoice]);
     }
@@ -275,6 +283,23 @@ pub fn step(state: &CallState, input: Input, cfg: &FlowConfig) -> Step {
         },
         _ => failure(s, PromptId::InvalidChoice, cfg),
     }
+}
+
+/// A later turn's keys (`None`: the Gather timed out), with the turn counted; `None` when the
+/// call is over: a hang-up, a turn after the end (a retried webhook) or before any start.
+pub(super) fn next_turn(state: &CallState, input: Input) -> Option<(CallState, Option<String>)> {
+    let over = state.stage.is_terminal() || state.stage == Stage::New;
+    let digits = match input {
+        Input::Digits(d) if !over => match Input::from_digits(Some(&d)) {
+            Input::Digits(d) => Some(d),
+            _ => None,
+        },
+        Input::Timeout if !over => None,
+        _ => return None,
+    };
+    let mut s = state.clone();
+    s.turns = s.turns.saturating_add(1);
+    Some((s, digits))
 }
 
 fn start(caller: Option<&str>, brands: Vec<BrandRef>, cfg: &FlowConfig) -> Step {
@@ -391,7 +416,7 @@ fn record(mut s: CallState, choice: Choice, cfg: &FlowConfig) -> Step {
     emit(s, prompts, None, Some(outcome))
 }
 
-fn finish(mut s: CallState, stage: Stage, ids: Vec<PromptId>) -> Step {
+pub(super) fn finish(mut s: CallState, stage: Stage, ids: Vec<PromptId>) -> Step {
     if !s.stage.is_terminal() {
         s.stage = stage;
     }
@@ -399,7 +424,7 @@ fn finish(mut s: CallState, stage: Stage, ids: Vec<PromptId>) -> Step {
     emit(s, prompts, None, None)
 }
 
-fn emit(
+pub(super) fn emit(
     mut s: CallState,
     prompts: Vec<Prompt>,
     gather: Option<GatherSpec>,
@@ -413,10 +438,11 @@ fn emit(
         gather,
         outcome: o,
         hangup,
+        redirect: None,
     }
 }
 
-fn clips(lang: Lang, ids: &[PromptId]) -> Vec<Prompt> {
+pub(super) fn clips(lang: Lang, ids: &[PromptId]) -> Vec<Prompt> {
     ids.iter().map(|&id| Prompt::Clip { id, lang }).collect()
 }
 

@@ -26,6 +26,14 @@ fn check_document(step: &Step, mode: PromptMode) -> Vec<String> {
             Some("https://r.example/ivr?x=1&t=tok.en")
         );
         assert_eq!(root.children[0].attr("method"), Some("POST"));
+    } else if let Some(url) = &step.redirect {
+        // An outbound call going back to the dialer's own flow.
+        assert_eq!(names.last(), Some(&"Redirect"), "{xml}");
+        assert_eq!(
+            root.children.last().map(|n| n.text.as_str()),
+            Some(url.as_str())
+        );
+        assert!(!names.contains(&"Hangup"), "{xml}");
     } else {
         assert_eq!(names.last(), Some(&"Hangup"), "{xml}");
     }
@@ -84,12 +92,18 @@ fn every_reachable_document_is_valid_twiml_and_every_prompt_is_used() {
             default_lang,
             ..FlowConfig::default()
         };
+        let mut firsts = Vec::new();
         for caller in [Some(CALLER), None] {
             for n_brands in [0, 1, 3, 8] {
                 let brands = (1..=n_brands)
                     .map(|i| brand(i, &format!("Marka {i}")))
                     .collect();
-                let first = start_with(caller, brands, &cfg);
+                firsts.push(start_with(caller, brands, &cfg));
+            }
+        }
+        firsts.extend(outbound_starts(&cfg));
+        {
+            for first in firsts {
                 let mut seen = HashSet::new();
                 let mut queue = VecDeque::from([first]);
                 while let Some(s) = queue.pop_front() {
@@ -99,12 +113,13 @@ fn every_reachable_document_is_valid_twiml_and_every_prompt_is_used() {
                     let n = &s.next;
                     // Which brand was chosen does not change the document shape; keep the walk small.
                     let key = format!(
-                        "{:?}|{:?}|{}|{}|{}",
+                        "{:?}|{:?}|{}|{}|{}|{:?}",
                         n.stage,
                         n.lang,
                         n.failures,
                         n.brand.is_some(),
-                        n.recipient.is_some()
+                        n.recipient.is_some(),
+                        n.outbound
                     );
                     if !seen.insert(key) {
                         continue;
@@ -127,6 +142,51 @@ fn every_reachable_document_is_valid_twiml_and_every_prompt_is_used() {
             );
         }
     }
+}
+
+/// Every way an outbound call can start: each entry, mobile / landline / foreign callee, with
+/// and without a brand and a return URL.
+fn outbound_starts(cfg: &FlowConfig) -> Vec<Step> {
+    use crate::channels::voice::outbound::{Entry, OutboundCall, OutboundStart, turkish_phone};
+    let entries = [
+        Entry::Announce,
+        Entry::InCall { digits: None },
+        Entry::InCall {
+            digits: Some("9".into()),
+        },
+        Entry::InCall {
+            digits: Some("3".into()),
+        },
+        Entry::InCall {
+            digits: Some(String::new()),
+        },
+    ];
+    let mut out = Vec::new();
+    for entry in entries {
+        for callee in ["+905321234567", "+902121234567", "+442071234567"] {
+            for return_url in [Some("https://d.example/next?a=1"), None] {
+                for with_brand in [true, false] {
+                    let start = OutboundStart {
+                        entry: entry.clone(),
+                        call: OutboundCall {
+                            direction: "outbound-api".into(),
+                            return_url: return_url.map(str::to_string),
+                            brand_from_grant: false,
+                        },
+                        brand: with_brand.then(|| brand(1, "Marka")),
+                        recipient: turkish_phone(callee),
+                        lang: cfg.default_lang,
+                    };
+                    out.push(step(
+                        &CallState::default(),
+                        Input::StartOutbound(start),
+                        cfg,
+                    ));
+                }
+            }
+        }
+    }
+    out
 }
 
 #[test]

@@ -1,8 +1,10 @@
 //! The call-centre IVR: a pure call-flow state machine, signed per-call state tokens, TwiML
 //! rendering and the recorded prompts it plays. No IO here; the axum handler calls [`turn`].
 
+pub mod api;
 pub mod config;
 pub mod flow;
+pub mod outbound;
 pub mod prompts;
 mod redact;
 pub mod render;
@@ -26,6 +28,10 @@ pub use token::{TokenError, open, seal};
 pub const CALL_ROUTE: &str = "/webhooks/twilio/voice";
 /// Every later turn: the Gather action and the timeout redirect, with the signed state in `t`.
 pub const GATHER_ROUTE: &str = "/webhooks/twilio/voice/gather";
+/// The in-call entry of a business's own call (the dialer redirects or points its Gather here).
+pub const OUTBOUND_ROUTE: &str = "/webhooks/twilio/voice/outbound";
+/// The relay's short announcement inside a business's own call.
+pub const OUTBOUND_ANNOUNCE_ROUTE: &str = "/webhooks/twilio/voice/outbound/announce";
 /// The call status callback (logged only).
 pub const STATUS_ROUTE: &str = "/webhooks/twilio/voice/status";
 
@@ -35,6 +41,15 @@ pub fn routes() -> Router<AppState> {
         .route(CALL_ROUTE, post(webhooks::incoming).get(webhooks::incoming))
         .route(GATHER_ROUTE, post(webhooks::gather).get(webhooks::gather))
         .route(STATUS_ROUTE, post(webhooks::status).get(webhooks::status))
+        .route(
+            OUTBOUND_ROUTE,
+            post(webhooks::outbound_in_call).get(webhooks::outbound_in_call),
+        )
+        .route(
+            OUTBOUND_ANNOUNCE_ROUTE,
+            post(webhooks::outbound_announce).get(webhooks::outbound_announce),
+        )
+        .merge(api::routes())
         .route("/voice-prompts/{lang}/{file}", get(webhooks::prompt_wav))
         .merge(crate::channels::agent::routes())
 }
@@ -72,7 +87,7 @@ pub fn turn(
     now: DateTime<Utc>,
 ) -> Result<Turn, TokenError> {
     let state = match (&input, token) {
-        (Input::Start { .. }, _) => CallState::default(),
+        (Input::Start { .. } | Input::StartOutbound(_), _) => CallState::default(),
         (_, Some(t)) => open(t, call_sid, &s.secret, now)?,
         (_, None) => return Err(TokenError::Malformed),
     };
@@ -97,6 +112,7 @@ pub fn rejected_twiml(s: &IvrSettings) -> String {
         gather: None,
         outcome: None,
         hangup: true,
+        redirect: None,
     };
     let urls = PromptUrls::new(&s.prompts_base, &s.action_base, "");
     render(&st, &urls, s.mode, &s.voices).to_xml()

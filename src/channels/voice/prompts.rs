@@ -115,6 +115,12 @@ prompt_ids! {
     EndedNoChoice = "ended_no_choice",
     Goodbye = "goodbye",
     Unavailable = "unavailable",
+    OutboundOfferCalls = "outbound_offer_calls",
+    OutboundOfferCallsMsgs = "outbound_offer_calls_msgs",
+    OutboundConfirmCalls = "outbound_confirm_calls",
+    OutboundConfirmCallsMsgs = "outbound_confirm_calls_msgs",
+    OutboundNotRecorded = "outbound_not_recorded",
+    OutboundGoodbye = "outbound_goodbye",
 }
 
 /// The most brands one number's menu offers (keys 1–8; 9 repeats, 0 switches language).

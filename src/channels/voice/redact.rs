@@ -38,6 +38,16 @@ impl fmt::Debug for Input {
                 if caller.is_some() { "<set>" } else { "<none>" },
                 brands.len()
             ),
+            Input::StartOutbound(o) => write!(
+                f,
+                "StartOutbound {{ entry: {:?}, direction: {}, brand: {:?}, recipient: {} }}",
+                o.entry,
+                o.call.direction,
+                o.brand.as_ref().map(|b| b.brand_code),
+                o.recipient
+                    .as_ref()
+                    .map_or_else(|| "<none>".to_string(), Recipient::masked),
+            ),
             Input::Digits(d) => write!(f, "Digits({} keys)", d.chars().count()),
             Input::Timeout => f.write_str("Timeout"),
             Input::Hangup => f.write_str("Hangup"),

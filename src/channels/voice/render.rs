@@ -1,6 +1,7 @@
 //! Turns a flow [`Step`] into TwiML: prompts nested in a `<Gather>` posting to the signed action
 //! URL, a `<Redirect>` to the same URL when the Gather times out (no `Digits` → `Input::Timeout`),
-//! or the prompts followed by `<Hangup/>` when the call ends.
+//! or the prompts followed by `<Hangup/>` when the call ends (or by a `<Redirect>` back to the
+//! dialer's own flow when an outbound call's opt-out step is over).
 
 use super::flow::{Prompt, Step};
 use super::prompts::{Lang, prompt};
@@ -126,7 +127,11 @@ pub fn render(step: &Step, urls: &PromptUrls, mode: PromptMode, voices: &Voices)
                     GatherChild::Pause(p) => Verb::Pause(p),
                 })
                 .collect();
-            if step.hangup { r.hangup() } else { r }
+            match &step.redirect {
+                Some(url) => r.redirect(url.clone(), Method::Post),
+                None if step.hangup => r.hangup(),
+                None => r,
+            }
         }
     }
 }

@@ -33,35 +33,30 @@ pub enum TokenError {
 }
 
 #[derive(Serialize, Deserialize)]
-struct Payload {
+struct Payload<T> {
     sid: String,
     exp: i64,
-    st: CallState,
+    st: T,
 }
 
-fn mac(secret: &[u8], payload_b64: &str) -> Option<Hmac<Sha256>> {
+fn mac(secret: &[u8], domain: &[u8], payload_b64: &str) -> Option<Hmac<Sha256>> {
     // HMAC takes keys of any length, so this never fails in practice; an empty or short key is a
     // configuration error that config validation must catch.
     let mut m = <Hmac<Sha256> as Mac>::new_from_slice(secret).ok()?;
-    m.update(DOMAIN);
+    m.update(domain);
     m.update(payload_b64.as_bytes());
     Some(m)
 }
 
 /// Seals `state` for the next webhook of call `call_sid`, valid for [`TOKEN_TTL_SECS`].
 pub fn seal(state: &CallState, call_sid: &str, secret: &[u8], now: DateTime<Utc>) -> String {
-    let payload = Payload {
-        sid: call_sid.to_string(),
-        exp: now.timestamp().saturating_add(TOKEN_TTL_SECS),
-        st: state.clone(),
-    };
-    // Serialising plain structs to JSON cannot fail; an empty payload would fail `open` anyway.
-    let json = serde_json::to_vec(&payload).unwrap_or_default();
-    let body = B64.encode(json);
-    match mac(secret, &body) {
-        Some(m) => format!("{body}.{}", B64.encode(m.finalize().into_bytes())),
-        None => String::new(), // opens as Malformed
-    }
+    seal_value(
+        DOMAIN,
+        state,
+        call_sid,
+        secret,
+        now.timestamp().saturating_add(TOKEN_TTL_SECS),
+    )
 }
 
 /// Verifies and opens a token for call `call_sid`. Signature first (constant time), then the
@@ -72,18 +67,53 @@ pub fn open(
     secret: &[u8],
     now: DateTime<Utc>,
 ) -> Result<CallState, TokenError> {
+    open_value(DOMAIN, token, call_sid, secret, now)
+}
+
+/// The same construction for any serialisable value, under its own `domain` (so a token minted
+/// for one purpose never opens as another) and bound to `binding` (a CallSid, or `""` for a
+/// value not tied to one call), valid until the Unix time `exp`.
+pub fn seal_value<T: Serialize>(
+    domain: &[u8],
+    value: &T,
+    binding: &str,
+    secret: &[u8],
+    exp: i64,
+) -> String {
+    let payload = Payload {
+        sid: binding.to_string(),
+        exp,
+        st: value,
+    };
+    // Serialising plain structs to JSON cannot fail; an empty payload would fail `open` anyway.
+    let json = serde_json::to_vec(&payload).unwrap_or_default();
+    let body = B64.encode(json);
+    match mac(secret, domain, &body) {
+        Some(m) => format!("{body}.{}", B64.encode(m.finalize().into_bytes())),
+        None => String::new(), // opens as Malformed
+    }
+}
+
+/// Opens a [`seal_value`] token: signature first (constant time), then the binding, then expiry.
+pub fn open_value<T: serde::de::DeserializeOwned>(
+    domain: &[u8],
+    token: &str,
+    binding: &str,
+    secret: &[u8],
+    now: DateTime<Utc>,
+) -> Result<T, TokenError> {
     if token.len() > MAX_TOKEN_LEN {
         return Err(TokenError::Malformed);
     }
     let (body, sig) = token.split_once('.').ok_or(TokenError::Malformed)?;
     let sig = B64.decode(sig).map_err(|_| TokenError::Malformed)?;
-    mac(secret, body)
+    mac(secret, domain, body)
         .ok_or(TokenError::BadSignature)?
         .verify_slice(&sig)
         .map_err(|_| TokenError::BadSignature)?;
     let json = B64.decode(body).map_err(|_| TokenError::Malformed)?;
-    let p: Payload = serde_json::from_slice(&json).map_err(|_| TokenError::Malformed)?;
-    if p.sid != call_sid {
+    let p: Payload<T> = serde_json::from_slice(&json).map_err(|_| TokenError::Malformed)?;
+    if p.sid != binding {
         return Err(TokenError::WrongCall);
     }
     if now.timestamp() >= p.exp {
@@ -200,7 +230,7 @@ mod tests {
         }
         // A validly signed payload that is not a CallState is malformed.
         let body = B64.encode(br#"{"sid":"x"}"#);
-        let sig = B64.encode(mac(SECRET, &body).unwrap().finalize().into_bytes());
+        let sig = B64.encode(mac(SECRET, DOMAIN, &body).unwrap().finalize().into_bytes());
         assert_eq!(
             open(&format!("{body}.{sig}"), "x", SECRET, now()),
             Err(TokenError::Malformed)

@@ -7,7 +7,8 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 
-use super::flow::{Input, Outcome};
+use super::flow::{BrandRef, Input, Outcome};
+use super::outbound::{Entry, GRANT_PARAM, OutboundCall, OutboundStart, open_grant, turkish_phone};
 use super::prompts::{Lang, PromptId, prompt};
 use super::{CALL_ROUTE, IvrSettings, rejected_twiml, turn};
 use crate::app::AppState;
@@ -23,8 +24,13 @@ pub const PROVIDER: &str = "twilio-voice";
 /// Longest CallSid we accept (Twilio's are 34 chars; SignalWire's are UUIDs).
 const MAX_SID_LEN: usize = 64;
 
-/// Incoming call: greets, identifies the caller and offers the first menu.
+/// Incoming call: greets, identifies the caller and offers the first menu. A business's own
+/// outbound call handed here (`Direction` outbound-api / outbound-dial) gets the outbound
+/// announcement instead: the person is the callee there, not the caller.
 pub async fn incoming(State(st): State<AppState>, uri: Uri, req: TwilioRequest) -> Response {
+    if is_outbound(&req) {
+        return outbound_entry(&st, &uri, &req, Entry::Announce).await;
+    }
     let Some(sid) = call_sid(&st, &req).await else {
         return missing_call_sid();
     };
@@ -44,16 +50,115 @@ pub async fn incoming(State(st): State<AppState>, uri: Uri, req: TwilioRequest) 
     answer(&st, &req, &s, &sid, None, Input::Start { caller, brands }).await
 }
 
+/// The in-call entry of the business's own call: its flow `<Redirect>`s here once the person
+/// asked to opt out, or its own `<Gather action>` posts the key pressed here.
+pub async fn outbound_in_call(
+    State(st): State<AppState>,
+    uri: Uri,
+    req: TwilioRequest,
+) -> Response {
+    let digits = req.param("Digits").map(str::to_string);
+    outbound_entry(&st, &uri, &req, Entry::InCall { digits }).await
+}
+
+/// The relay's short announcement inside the business's call; it gathers the key itself.
+pub async fn outbound_announce(
+    State(st): State<AppState>,
+    uri: Uri,
+    req: TwilioRequest,
+) -> Response {
+    outbound_entry(&st, &uri, &req, Entry::Announce).await
+}
+
+fn is_outbound(req: &TwilioRequest) -> bool {
+    req.param("Direction")
+        .is_some_and(|d| d.starts_with("outbound"))
+}
+
+/// (person, business number): the callee and the caller id of an outbound call, the other way
+/// round when the business's flow runs on a call the person made.
+fn call_parties(req: &TwilioRequest) -> (&str, &str) {
+    let from = req
+        .param("From")
+        .or_else(|| req.param("Caller"))
+        .unwrap_or("");
+    let to = req
+        .param("To")
+        .or_else(|| req.param("Called"))
+        .unwrap_or("");
+    if is_outbound(req) {
+        (to, from)
+    } else {
+        (from, to)
+    }
+}
+
+fn query_param(uri: &Uri, name: &str) -> Option<String> {
+    uri.query().and_then(|q| {
+        form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    })
+}
+
+async fn outbound_entry(st: &AppState, uri: &Uri, req: &TwilioRequest, entry: Entry) -> Response {
+    let Some(sid) = call_sid(st, req).await else {
+        return missing_call_sid();
+    };
+    let s = settings(st, req, uri);
+    let grant = match query_param(uri, GRANT_PARAM) {
+        None => None,
+        Some(t) => match open_grant(&t, &s.secret, st.ledger.clock().now()) {
+            Ok(g) => Some(g),
+            Err(e) => {
+                tracing::warn!(call_sid = sid, error = %e, "outbound grant refused");
+                return twiml_response(rejected_twiml(&s));
+            }
+        },
+    };
+    let (person, business) = call_parties(req);
+    let brand = match &grant {
+        Some(g) => st.config.brand_by_code(g.brand_code).map(BrandRef::from),
+        // Several brands on the number: only a grant can say which one is calling.
+        None => match st
+            .config
+            .voice
+            .brands_for(business, &st.config.brands)
+            .as_slice()
+        {
+            [one] => Some(one.clone()),
+            _ => None,
+        },
+    };
+    if brand.is_none() {
+        tracing::warn!(
+            call_sid = sid,
+            "outbound call without a grant or a single-brand number"
+        );
+    }
+    let start = OutboundStart {
+        entry,
+        call: OutboundCall {
+            direction: req.param("Direction").unwrap_or("").to_string(),
+            return_url: grant.as_ref().and_then(|g| g.return_url.clone()),
+            brand_from_grant: grant.is_some(),
+        },
+        brand,
+        recipient: turkish_phone(person),
+        lang: grant
+            .as_ref()
+            .and_then(|g| g.lang)
+            .unwrap_or(s.flow.default_lang),
+    };
+    answer(st, req, &s, &sid, None, Input::StartOutbound(start)).await
+}
+
 /// Every later turn: the Gather action (with `Digits`) or the timeout redirect (without).
 pub async fn gather(State(st): State<AppState>, uri: Uri, req: TwilioRequest) -> Response {
     let Some(sid) = call_sid(&st, &req).await else {
         return missing_call_sid();
     };
-    let token = uri.query().and_then(|q| {
-        form_urlencoded::parse(q.as_bytes())
-            .find(|(k, _)| k == "t")
-            .map(|(_, v)| v.into_owned())
-    });
+    let token = query_param(&uri, "t");
     let input = Input::from_digits(req.param("Digits"));
     let s = settings(&st, &req, &uri);
     answer(&st, &req, &s, &sid, token.as_deref(), input).await
@@ -126,7 +231,7 @@ async fn answer(
         }
     };
     if let Some(o) = &t.step.outcome
-        && let Err(e) = record(st, req, sid, o).await
+        && let Err(e) = record(st, req, sid, o, t.step.next.outbound.as_ref()).await
     {
         // Nothing was confirmed to the caller: apologise rather than announce a lost choice.
         tracing::error!(call_sid = sid, error = %e, "IVR choice could not be recorded");
@@ -142,10 +247,18 @@ async fn record(
     req: &TwilioRequest,
     sid: &str,
     o: &Outcome,
+    outbound: Option<&OutboundCall>,
 ) -> Result<Vec<Recorded>, LedgerError> {
     let now = st.ledger.clock().now();
+    let param = |k: &str| req.param(k).unwrap_or("");
     let raw = serde_json::json!({
         "params": req.raw_json(),
+        "call": {
+            "direction": param("Direction"),
+            "called": param("To"),
+            "calling": param("From"),
+        },
+        "outbound": outbound,
         "digits_pressed": o.digits_pressed,
         "prompt_versions": o.prompt_versions,
     });
