@@ -4,6 +4,7 @@
 pub mod faulty_iys;
 pub mod procs;
 pub mod sim_world;
+pub mod sms_fakes;
 
 use std::sync::Arc;
 
