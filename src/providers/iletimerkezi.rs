@@ -7,32 +7,24 @@
 use async_trait::async_trait;
 use serde_json::{Value, json};
 
-use super::{ApiFailure, InboxQuery, SmsApi, http_client, status_failure, transport};
+use super::{Account, ApiFailure, InboxQuery, SmsApi, status_failure, transport};
 
 pub const BASE_URL: &str = "https://api.iletimerkezi.com";
 
-pub struct IletiMerkeziApi {
-    http: reqwest::Client,
-    base: String,
-    key: String,
-    hash: String,
-}
+/// The account's API key is `user`, its hash `secret`.
+pub struct IletiMerkeziApi(Account);
 
 impl IletiMerkeziApi {
     pub fn new(base: &str, key: &str, hash: &str) -> Result<Self, ApiFailure> {
-        Ok(Self {
-            http: http_client()?,
-            base: base.to_string(),
-            key: key.to_string(),
-            hash: hash.to_string(),
-        })
+        Account::new(base, key, hash).map(Self)
     }
 
     async fn call(&self, path: &str, mut request: Value) -> Result<Value, ApiFailure> {
-        request["authentication"] = json!({"key": self.key, "hash": self.hash});
-        let r = self
+        let a = &self.0;
+        request["authentication"] = json!({"key": a.user, "hash": a.secret});
+        let r = a
             .http
-            .post(format!("{}{path}", self.base))
+            .post(format!("{}{path}", a.base))
             .json(&json!({ "request": request }))
             .send()
             .await

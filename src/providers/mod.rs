@@ -48,6 +48,25 @@ pub trait SmsApi: Send + Sync {
     async fn inbox(&self, query: &InboxQuery) -> Result<Vec<serde_json::Value>, ApiFailure>;
 }
 
+/// An API address with one pair of credentials, as the Turkish providers use.
+pub(crate) struct Account {
+    pub http: reqwest::Client,
+    pub base: String,
+    pub user: String,
+    pub secret: String,
+}
+
+impl Account {
+    pub fn new(base: &str, user: &str, secret: &str) -> Result<Self, ApiFailure> {
+        Ok(Self {
+            http: http_client()?,
+            base: base.to_string(),
+            user: user.to_string(),
+            secret: secret.to_string(),
+        })
+    }
+}
+
 pub(crate) fn http_client() -> Result<reqwest::Client, ApiFailure> {
     reqwest::Client::builder()
         .timeout(Duration::from_secs(15))

@@ -5,26 +5,33 @@
 
 use async_trait::async_trait;
 
-use super::{ApiFailure, InboxQuery, SmsApi, http_client, status_failure, transport};
+use super::{Account, ApiFailure, InboxQuery, SmsApi, status_failure, transport};
 use crate::channels::sms::providers::netgsm::query_time;
 
 pub const BASE_URL: &str = "https://api.netgsm.com.tr";
 
-pub struct NetgsmApi {
-    http: reqwest::Client,
-    base: String,
-    user: String,
-    password: String,
-}
+pub struct NetgsmApi(Account);
 
 impl NetgsmApi {
     pub fn new(base: &str, user: &str, password: &str) -> Result<Self, ApiFailure> {
-        Ok(Self {
-            http: http_client()?,
-            base: base.to_string(),
-            user: user.to_string(),
-            password: password.to_string(),
-        })
+        Account::new(base, user, password).map(Self)
+    }
+
+    /// Netgsm answers `code` "00" on success, another code (HTTP 406) when it refuses.
+    async fn answer(r: reqwest::Response, what: &str) -> Result<serde_json::Value, ApiFailure> {
+        let status = r.status();
+        let text = r.text().await.map_err(transport)?;
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        if status.is_success() && code_of(&v) == "00" {
+            return Ok(v);
+        }
+        if status.is_success() || status.as_u16() == 406 {
+            return Err(ApiFailure::Permanent(format!(
+                "Netgsm {what} code {:?}",
+                code_of(&v)
+            )));
+        }
+        Err(status_failure(status, &text))
     }
 }
 
@@ -50,31 +57,20 @@ impl SmsApi for NetgsmApi {
             "iysfilter": "0",
             "messages": [{"msg": text, "no": national(to)}],
         });
-        let r = self
+        let a = &self.0;
+        let r = a
             .http
-            .post(format!("{}/sms/rest/v2/send", self.base))
-            .basic_auth(&self.user, Some(&self.password))
+            .post(format!("{}/sms/rest/v2/send", a.base))
+            .basic_auth(&a.user, Some(&a.secret))
             .json(&body)
             .send()
             .await
             .map_err(transport)?;
-        let status = r.status();
-        let text = r.text().await.map_err(transport)?;
-        let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
-        if status.is_success() && code_of(&v) == "00" {
-            return Ok(v
-                .get("jobid")
-                .and_then(|j| j.as_str())
-                .unwrap_or("")
-                .to_string());
-        }
-        if status.is_success() || status.as_u16() == 406 {
-            return Err(ApiFailure::Permanent(format!(
-                "Netgsm code {:?}",
-                code_of(&v)
-            )));
-        }
-        Err(status_failure(status, &text))
+        let v = Self::answer(r, "send").await?;
+        Ok(v.get("jobid")
+            .and_then(|j| j.as_str())
+            .unwrap_or("")
+            .to_string())
     }
 
     async fn inbox(&self, query: &InboxQuery) -> Result<Vec<serde_json::Value>, ApiFailure> {
@@ -83,10 +79,11 @@ impl SmsApi for NetgsmApi {
                 "Netgsm's inbox is queried by time range".into(),
             ));
         };
-        let r = self
+        let a = &self.0;
+        let r = a
             .http
-            .get(format!("{}/sms/rest/v2/inbox", self.base))
-            .basic_auth(&self.user, Some(&self.password))
+            .get(format!("{}/sms/rest/v2/inbox", a.base))
+            .basic_auth(&a.user, Some(&a.secret))
             .query(&[
                 ("startdate", query_time(*from)),
                 ("stopdate", query_time(*to)),
@@ -94,21 +91,10 @@ impl SmsApi for NetgsmApi {
             .send()
             .await
             .map_err(transport)?;
-        let status = r.status();
-        let text = r.text().await.map_err(transport)?;
-        let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
-        if status.is_success() && code_of(&v) == "00" {
-            return Ok(match v.get("messages") {
-                Some(serde_json::Value::Array(a)) => a.clone(),
-                _ => Vec::new(),
-            });
-        }
-        if status.is_success() || status.as_u16() == 406 {
-            return Err(ApiFailure::Permanent(format!(
-                "Netgsm inbox code {:?}",
-                code_of(&v)
-            )));
-        }
-        Err(status_failure(status, &text))
+        let v = Self::answer(r, "inbox").await?;
+        Ok(match v.get("messages") {
+            Some(serde_json::Value::Array(items)) => items.clone(),
+            _ => Vec::new(),
+        })
     }
 }

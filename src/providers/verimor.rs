@@ -6,40 +6,31 @@
 use async_trait::async_trait;
 use chrono_tz::Europe::Istanbul;
 
-use super::{ApiFailure, InboxQuery, SmsApi, http_client, status_failure, transport};
+use super::{Account, ApiFailure, InboxQuery, SmsApi, status_failure, transport};
 
 pub const BASE_URL: &str = "https://sms.verimor.com.tr";
 
-pub struct VerimorApi {
-    http: reqwest::Client,
-    base: String,
-    user: String,
-    password: String,
-}
+pub struct VerimorApi(Account);
 
 impl VerimorApi {
     pub fn new(base: &str, user: &str, password: &str) -> Result<Self, ApiFailure> {
-        Ok(Self {
-            http: http_client()?,
-            base: base.to_string(),
-            user: user.to_string(),
-            password: password.to_string(),
-        })
+        Account::new(base, user, password).map(Self)
     }
 }
 
 #[async_trait]
 impl SmsApi for VerimorApi {
     async fn send(&self, from: &str, to: &str, text: &str) -> Result<String, ApiFailure> {
+        let a = &self.0;
         let body = serde_json::json!({
-            "username": self.user,
-            "password": self.password,
+            "username": a.user,
+            "password": a.secret,
             "source_addr": from,
             "messages": [{"msg": text, "dest": to.trim_start_matches('+')}],
         });
-        let r = self
+        let r = a
             .http
-            .post(format!("{}/v2/send.json", self.base))
+            .post(format!("{}/v2/send.json", a.base))
             .json(&body)
             .send()
             .await
@@ -58,10 +49,8 @@ impl SmsApi for VerimorApi {
                 .format("%Y-%m-%d %H:%M:%S")
                 .to_string()
         };
-        let mut params = vec![
-            ("username", self.user.clone()),
-            ("password", self.password.clone()),
-        ];
+        let a = &self.0;
+        let mut params = vec![("username", a.user.clone()), ("password", a.secret.clone())];
         match query {
             InboxQuery::After(id) => params.push(("greater_than", id.to_string())),
             InboxQuery::Between(from, to) => {
@@ -70,9 +59,9 @@ impl SmsApi for VerimorApi {
             }
             InboxQuery::All => {}
         }
-        let r = self
+        let r = a
             .http
-            .get(format!("{}/v2/inbound_messages", self.base))
+            .get(format!("{}/v2/inbound_messages", a.base))
             .query(&params)
             .send()
             .await

@@ -65,6 +65,32 @@ impl ItemAnswer {
     }
 }
 
+/// The client address of a webhook request that passed the per-IP limit and the size check
+/// (an oversized body is quarantined); otherwise the response to send.
+pub async fn admit(
+    st: &AppState,
+    route: &str,
+    headers: &HeaderMap,
+    peer: Option<std::net::SocketAddr>,
+    body: &[u8],
+) -> Result<Option<IpAddr>, axum::response::Response> {
+    use axum::response::IntoResponse;
+    let ip = crate::http::request_meta::client_ip(&st.config.server, headers, peer);
+    if let Err(wait) = st.limits.check_webhook_ip(ip) {
+        return Err(crate::http::ratelimit::too_many_requests(wait));
+    }
+    if body.len() > st.config.server.max_body_bytes {
+        quarantine::keep(st, route, "payload too large", headers, ip, body).await;
+        return Err(crate::error::ApiError::new(
+            axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "request body is too large",
+        )
+        .into_response());
+    }
+    Ok(ip)
+}
+
 /// Why a provider's time was not used as the consent time.
 pub fn implausible_time(
     t: DateTime<Utc>,

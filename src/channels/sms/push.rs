@@ -5,16 +5,15 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 
-use super::intake::{Origin, intake};
+use super::intake::{Origin, admit, intake};
 use super::providers;
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::http::quarantine;
-use crate::http::ratelimit::too_many_requests;
-use crate::http::request_meta::{self, Peer};
+use crate::http::request_meta::Peer;
 
 const ROUTE: &str = "/webhooks/sms";
 
@@ -46,21 +45,14 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let ip = request_meta::client_ip(&st.config.server, &headers, peer);
-    if let Err(wait) = st.limits.check_webhook_ip(ip) {
-        return too_many_requests(wait);
-    }
+    let route = format!("{ROUTE}/{name}");
+    let ip = match admit(&st, &route, &headers, peer, &body).await {
+        Ok(ip) => ip,
+        Err(r) => return r,
+    };
     let Some(provider) = st.sms.providers.get(&name).cloned() else {
         return ApiError::not_found("no SMS provider with this name is configured").into_response();
     };
-    if body.len() > st.config.server.max_body_bytes {
-        return ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            "request body is too large",
-        )
-        .into_response();
-    }
     let h = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
     let signature = h("x-signature").or_else(|| h("x-hub-signature-256"));
     if let Err(e) = provider.authenticate_push(
@@ -72,7 +64,6 @@ async fn handle(
     ) {
         return e.into_response();
     }
-    let route = format!("{ROUTE}/{name}");
     let items = match providers::parse_push(
         provider.config.kind,
         h(header::CONTENT_TYPE.as_str()),

@@ -4,19 +4,19 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 
 use super::generic::{verify_basic, verify_hmac_sha256};
 use super::inbound::{self, MoError, MoInput};
-use super::intake::{Origin, intake};
+use super::intake::{Origin, admit, intake};
 use crate::app::AppState;
 use crate::channels::twilio_request::{TwilioRequest, twiml_response};
 use crate::channels::twiml;
 use crate::error::ApiError;
 use crate::http::quarantine;
 use crate::http::ratelimit::too_many_requests;
-use crate::http::request_meta::{self, Peer};
+use crate::http::request_meta::Peer;
 
 const TWILIO_ROUTE: &str = "/webhooks/twilio/sms";
 const GENERIC_ROUTE: &str = "/webhooks/generic/sms";
@@ -130,19 +130,10 @@ pub async fn generic(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let ip = request_meta::client_ip(&st.config.server, &headers, peer);
-    if let Err(wait) = st.limits.check_webhook_ip(ip) {
-        return too_many_requests(wait);
-    }
-    if body.len() > st.config.server.max_body_bytes {
-        quarantine::keep(&st, GENERIC_ROUTE, "payload too large", &headers, ip, &body).await;
-        return ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            "request body is too large",
-        )
-        .into_response();
-    }
+    let ip = match admit(&st, GENERIC_ROUTE, &headers, peer, &body).await {
+        Ok(ip) => ip,
+        Err(r) => return r,
+    };
     let provider = match authenticate(&st, &headers, &body) {
         Ok(p) => p,
         Err(e) => return e.into_response(),

@@ -8,7 +8,7 @@
 
 use serde_json::Value;
 
-use super::{BatchError, Fields, ItemError, ItemResult, text_field};
+use super::{BatchError, Fields, ItemResult, text_field};
 
 const TIME_FORMATS: &[&str] = &["%Y-%m-%d %H:%M:%S", "%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M"];
 
@@ -19,14 +19,6 @@ pub fn parse_push(_body: &[u8]) -> Result<Vec<ItemResult>, BatchError> {
 }
 
 pub fn item(index: usize, v: &Value) -> ItemResult {
-    if !v.is_object() {
-        return Err(ItemError::new(
-            index,
-            v,
-            "not_an_object",
-            "not a JSON object",
-        ));
-    }
     Fields {
         index,
         raw: v,

@@ -131,6 +131,14 @@ pub struct Fields<'a> {
 
 impl Fields<'_> {
     pub fn build(self) -> ItemResult {
+        if !self.raw.is_object() {
+            return Err(ItemError::new(
+                self.index,
+                self.raw,
+                "not_an_object",
+                "not a JSON object",
+            ));
+        }
         let err = |code, msg: &str| {
             let mut e = ItemError::new(self.index, self.raw, code, msg);
             e.id = self.id.clone();

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Europe::Istanbul;
 use serde_json::Value;
 
-use super::{BatchError, Fields, ItemError, ItemResult, json_items, text_field};
+use super::{BatchError, Fields, ItemResult, json_items, text_field};
 
 const TIME_FORMATS: &[&str] = &[
     "%d.%m.%Y %H:%M:%S",
@@ -34,14 +34,6 @@ pub fn query_time(t: DateTime<Utc>) -> String {
 }
 
 pub fn inbox_item(index: usize, v: &Value) -> ItemResult {
-    if !v.is_object() {
-        return Err(ItemError::new(
-            index,
-            v,
-            "not_an_object",
-            "not a JSON object",
-        ));
-    }
     Fields {
         index,
         raw: v,
@@ -57,14 +49,6 @@ pub fn inbox_item(index: usize, v: &Value) -> ItemResult {
 }
 
 fn push_item(index: usize, v: &Value) -> ItemResult {
-    if !v.is_object() {
-        return Err(ItemError::new(
-            index,
-            v,
-            "not_an_object",
-            "not a JSON object",
-        ));
-    }
     Fields {
         index,
         raw: v,

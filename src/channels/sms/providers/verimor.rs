@@ -27,14 +27,6 @@ pub fn parse_push(body: &[u8]) -> Result<Vec<ItemResult>, BatchError> {
 }
 
 pub fn item(index: usize, v: &Value) -> ItemResult {
-    if !v.is_object() {
-        return Err(super::ItemError::new(
-            index,
-            v,
-            "not_an_object",
-            "not a JSON object",
-        ));
-    }
     Fields {
         index,
         raw: v,
