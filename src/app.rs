@@ -5,6 +5,8 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 use crate::channels::sms::inbound::SmsChannel;
+use crate::channels::sms::poller::ProviderPoller;
+use crate::channels::sms::replies_outbox::ReplyWorker;
 use crate::config::{Config, IysMode};
 use crate::domain::calendar::{BusinessCalendar, Overrides};
 use crate::domain::time::Clock;
@@ -64,6 +66,10 @@ pub struct App {
     pub audit: Option<Arc<Auditor>>,
     /// The in-process simulator when `iys.mode = "simulator"`.
     pub simulator: Option<Simulator>,
+    /// One inbox poller per provider that has an inbox query and API credentials.
+    pub sms_pollers: Vec<Arc<ProviderPoller>>,
+    /// Sends the free SMS replies queued in the outbox.
+    pub sms_replies: Arc<ReplyWorker>,
 }
 
 /// The simulator `serve` runs in-process: same users, HS number and brands as the config.
@@ -198,6 +204,10 @@ impl App {
         {
             a.clone().spawn(self.shutdown.clone());
         }
+        for p in &self.sms_pollers {
+            p.clone().spawn(self.shutdown.clone());
+        }
+        self.sms_replies.clone().spawn(self.shutdown.clone());
     }
 
     pub fn with_store(
@@ -238,6 +248,14 @@ impl App {
             sms,
             limits,
         };
+        let sms_pollers = state
+            .sms
+            .providers
+            .all()
+            .filter(|p| p.config.polls())
+            .map(|p| Arc::new(ProviderPoller::new(state.clone(), p.clone())))
+            .collect();
+        let sms_replies = Arc::new(ReplyWorker::new(state.clone()));
         Ok(Self {
             state,
             shutdown,
@@ -245,6 +263,8 @@ impl App {
             sync: None,
             audit: None,
             simulator: None,
+            sms_pollers,
+            sms_replies,
         })
     }
 

@@ -264,6 +264,30 @@ fn parse_retry_after(v: &str) -> Option<Duration> {
     Some(Duration::from_secs(secs.unsigned_abs()))
 }
 
+/// The Twilio client as a reply sender (`sms.outbound` for generic providers); it has no inbox.
+#[async_trait::async_trait]
+impl super::SmsApi for TwilioClient {
+    async fn send(&self, from: &str, to: &str, text: &str) -> Result<String, super::ApiFailure> {
+        use super::ApiFailure;
+        match self.send_sms(from, to, text).await {
+            Ok(m) => Ok(m.sid),
+            Err(e) if e.is_opted_out() => Err(ApiFailure::OptedOut(e.to_string())),
+            Err(e @ SendError::Unavailable { .. }) => Err(ApiFailure::Retryable(e.to_string())),
+            // Twilio may have queued it: not retried, as the client itself never does.
+            Err(e) => Err(ApiFailure::Permanent(e.to_string())),
+        }
+    }
+
+    async fn inbox(
+        &self,
+        _query: &super::InboxQuery,
+    ) -> Result<Vec<serde_json::Value>, super::ApiFailure> {
+        Err(super::ApiFailure::Permanent(
+            "Twilio has no inbox query here".into(),
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::VecDeque;

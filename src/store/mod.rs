@@ -13,11 +13,13 @@ pub mod ops;
 mod postgres;
 pub mod queue;
 mod rows;
+pub mod sms;
 mod sql;
 mod sql_audit;
 mod sql_ops;
 mod sql_queue;
 mod sql_record;
+mod sql_sms;
 mod sqlite;
 
 use std::sync::Arc;
@@ -32,6 +34,7 @@ pub use audit::AuditStore;
 pub use links::{Link, NewLink};
 pub use ops::OpsStore;
 pub use queue::ReportQueue;
+pub use sms::SmsStore;
 pub use sql::{SqlStore, redact_url};
 
 #[derive(Debug, thiserror::Error)]
@@ -269,7 +272,7 @@ pub struct QuarantineItem {
 }
 
 #[async_trait]
-pub trait Store: ReportQueue + OpsStore + AuditStore + Send + Sync + 'static {
+pub trait Store: ReportQueue + OpsStore + AuditStore + SmsStore + Send + Sync + 'static {
     fn backend(&self) -> Backend;
     async fn migrate(&self) -> Result<(), StoreError>;
     async fn readiness(&self) -> Result<Readiness, StoreError>;

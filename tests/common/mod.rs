@@ -4,6 +4,7 @@
 pub mod faulty_iys;
 pub mod procs;
 pub mod sim_world;
+pub mod sms_fakes;
 pub mod voice;
 
 use std::sync::Arc;

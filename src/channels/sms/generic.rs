@@ -54,7 +54,7 @@ pub struct MoMessage {
     pub from: String,
     pub to: String,
     pub body: String,
-    /// `None` when absent or in a format we do not know (the raw value stays in `raw`).
+    /// `None` when absent (a present value in a format we do not know is an item error).
     pub received_at: Option<DateTime<Utc>>,
     pub raw: Value,
 }
@@ -77,17 +77,40 @@ pub enum MoError {
     WrongType { index: usize, name: String },
     #[error("{0} messages in one request; at most {MAX_MESSAGES} accepted")]
     TooMany(usize),
+    #[error(
+        "message {index}: field `{name}` is not a time we can read (RFC 3339, unix seconds or Istanbul `YYYY-MM-DD HH:mm:ss`)"
+    )]
+    BadTime { index: usize, name: &'static str },
 }
 
-/// Parses a raw webhook body.
+impl MoError {
+    /// The item an error is about; `None` for errors of the whole body.
+    pub fn index(&self) -> Option<usize> {
+        match self {
+            MoError::NotAnObject { index }
+            | MoError::MissingField { index, .. }
+            | MoError::WrongType { index, .. }
+            | MoError::BadTime { index, .. } => Some(*index),
+            MoError::Json(_) | MoError::NotObjectOrArray | MoError::TooMany(_) => None,
+        }
+    }
+}
+
+/// Parses a raw webhook body; the first bad item fails it all (see [`parse_mo_items`]).
 pub fn parse_mo(raw_body: &[u8]) -> Result<Vec<MoMessage>, MoError> {
+    parse_mo_items(raw_body)?.into_iter().collect()
+}
+
+/// Parses a raw webhook body into one result per item, so that one bad item does not hold up
+/// the others; `Err` only when the body as a whole is unusable.
+pub fn parse_mo_items(raw_body: &[u8]) -> Result<Vec<Result<MoMessage, MoError>>, MoError> {
     let value: Value =
         serde_json::from_slice(raw_body).map_err(|e| MoError::Json(e.to_string()))?;
     parse_mo_value(value)
 }
 
 /// Parses an already-decoded body: an object, an array, or `{"messages": [...]}` (Netgsm inbox).
-pub fn parse_mo_value(value: Value) -> Result<Vec<MoMessage>, MoError> {
+pub fn parse_mo_value(value: Value) -> Result<Vec<Result<MoMessage, MoError>>, MoError> {
     let items = match value {
         Value::Array(items) => items,
         Value::Object(mut map) => match map.remove("messages") {
@@ -103,11 +126,11 @@ pub fn parse_mo_value(value: Value) -> Result<Vec<MoMessage>, MoError> {
     if items.len() > MAX_MESSAGES {
         return Err(MoError::TooMany(items.len()));
     }
-    items
+    Ok(items
         .into_iter()
         .enumerate()
         .map(|(index, item)| parse_one(index, item))
-        .collect()
+        .collect())
 }
 
 fn has_any(map: &serde_json::Map<String, Value>, names: &[&str]) -> bool {
@@ -155,7 +178,13 @@ fn parse_one(index: usize, raw: Value) -> Result<MoMessage, MoError> {
         accepted: BODY_FIELDS,
     })?;
     let time_raw = field(TIME_FIELDS)?;
-    let received_at = time_raw.as_deref().and_then(parse_time);
+    let received_at = match time_raw.as_deref() {
+        None => None,
+        Some(t) => Some(parse_time(t).ok_or(MoError::BadTime {
+            index,
+            name: "time",
+        })?),
+    };
     let id = match (required("id", ID_FIELDS), &time_raw) {
         (Ok(id), _) => id,
         (Err(MoError::MissingField { .. }), Some(t)) => synthetic_id(&from, &to, t, &body),
@@ -325,8 +354,17 @@ mod tests {
             );
         }
         assert_eq!(parse_time("yesterday"), None);
-        let m = &parse_mo(br#"{"id":1,"from":"1","to":"2","body":"x","date":"soon"}"#).unwrap()[0];
-        assert_eq!(m.received_at, None);
+        let items =
+            parse_mo_items(br#"[{"id":1,"from":"1","to":"2","body":"x","date":"soon"},{"id":2,"from":"1","to":"2","body":"y"}]"#)
+                .unwrap();
+        assert_eq!(
+            items[0],
+            Err(MoError::BadTime {
+                index: 0,
+                name: "time"
+            })
+        );
+        assert_eq!(items[1].as_ref().unwrap().received_at, None);
     }
 
     #[test]

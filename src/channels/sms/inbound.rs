@@ -24,6 +24,10 @@ pub struct SmsChannel {
     pub config: SmsConfig,
     pub directory: SmsDirectory,
     pub outbound: Option<TwilioClient>,
+    /// The `[[sms.providers]]` adapters with their API clients.
+    pub providers: super::providers::Registry,
+    /// Woken when a reply is queued, so the outbox worker sends it at once.
+    pub reply_wake: std::sync::Arc<tokio::sync::Notify>,
 }
 
 impl SmsChannel {
@@ -42,6 +46,8 @@ impl SmsChannel {
         Self {
             directory,
             outbound,
+            providers: super::providers::Registry::build(&config),
+            reply_wake: Default::default(),
             config,
         }
     }

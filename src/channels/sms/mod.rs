@@ -3,7 +3,12 @@
 pub mod config;
 pub mod generic;
 pub mod inbound;
+pub mod intake;
+pub mod poller;
+pub mod providers;
+pub mod push;
 pub mod replies;
+pub mod replies_outbox;
 pub mod routing;
 pub mod signature;
 pub mod webhooks;
@@ -20,4 +25,6 @@ pub fn routes() -> Router<AppState> {
             post(webhooks::twilio).get(webhooks::twilio),
         )
         .route("/webhooks/generic/sms", post(webhooks::generic))
+        .route("/webhooks/sms/{name}", post(push::push))
+        .route("/webhooks/sms/{name}/{token}", post(push::push_with_token))
 }

@@ -4,19 +4,19 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
 
-use super::generic::{parse_mo, verify_basic, verify_hmac_sha256};
-use super::inbound::{self, MoError, MoInput, MoOutcome};
+use super::generic::{verify_basic, verify_hmac_sha256};
+use super::inbound::{self, MoError, MoInput};
+use super::intake::{Origin, admit, intake};
 use crate::app::AppState;
 use crate::channels::twilio_request::{TwilioRequest, twiml_response};
 use crate::channels::twiml;
 use crate::error::ApiError;
 use crate::http::quarantine;
 use crate::http::ratelimit::too_many_requests;
-use crate::http::request_meta::{self, Peer};
+use crate::http::request_meta::Peer;
 
 const TWILIO_ROUTE: &str = "/webhooks/twilio/sms";
 const GENERIC_ROUTE: &str = "/webhooks/generic/sms";
@@ -67,7 +67,11 @@ pub async fn twilio(State(st): State<AppState>, req: TwilioRequest) -> Response 
     match inbound::handle(&st, input).await {
         Ok(out) => {
             let mut doc = twiml::Response::new();
-            if let Some(text) = out.reply {
+            // Advanced Opt-Out already answered a keyword it recognised (`OptOutType`, kept in
+            // the evidence with every other parameter); a second confirmation is opt-in.
+            let twilio_replied =
+                req.param("OptOutType").is_some() && !st.config.sms.reply_after_twilio_opt_out;
+            if let Some(text) = out.reply.filter(|_| !twilio_replied) {
                 doc = doc.message(text);
             }
             twiml_response(doc.to_xml())
@@ -88,15 +92,6 @@ pub async fn twilio(State(st): State<AppState>, req: TwilioRequest) -> Response 
             mo_error_response(&e)
         }
     }
-}
-
-#[derive(Debug, Serialize)]
-pub struct GenericResult {
-    pub id: String,
-    #[serde(flatten)]
-    pub outcome: Option<MoOutcome>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
 }
 
 /// Which configured provider signed or authenticated this request.
@@ -128,104 +123,43 @@ fn authenticate(st: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Strin
 }
 
 /// Generic JSON MO webhook (one object or an array). Answers per message, with the reply text
-/// the provider should send (and sends it itself when `sms.outbound` is configured).
+/// the provider should send (and queues it for `sms.outbound` when that is configured).
 pub async fn generic(
     State(st): State<AppState>,
     Peer(peer): Peer,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let ip = request_meta::client_ip(&st.config.server, &headers, peer);
-    if let Err(wait) = st.limits.check_webhook_ip(ip) {
-        return too_many_requests(wait);
-    }
-    if body.len() > st.config.server.max_body_bytes {
-        quarantine::keep(&st, GENERIC_ROUTE, "payload too large", &headers, ip, &body).await;
-        return ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            "request body is too large",
-        )
-        .into_response();
-    }
+    let ip = match admit(&st, GENERIC_ROUTE, &headers, peer, &body).await {
+        Ok(ip) => ip,
+        Err(r) => return r,
+    };
     let provider = match authenticate(&st, &headers, &body) {
         Ok(p) => p,
         Err(e) => return e.into_response(),
     };
-    let messages = match parse_mo(&body) {
-        Ok(m) => m,
+    let items = match super::providers::generic::parse_push(&body) {
+        Ok(items) => items,
         Err(e) => {
             quarantine::keep(&st, GENERIC_ROUTE, &e.to_string(), &headers, ip, &body).await;
             return ApiError::bad_request("malformed_payload", e.to_string()).into_response();
         }
     };
-    let mut results = Vec::with_capacity(messages.len());
-    for m in messages {
-        let input = MoInput {
-            provider: provider.clone(),
-            message_id: m.id.clone(),
-            from: m.from,
-            to: m.to,
-            body: m.body,
-            received_at: m.received_at,
-            raw: m.raw.clone(),
-            ip,
-            user_agent: headers
-                .get(axum::http::header::USER_AGENT)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string),
-        };
-        let sender = input.from.clone();
-        match inbound::handle(&st, input).await {
-            Ok(out) => {
-                send_confirmation(&st, &sender, &out);
-                results.push(GenericResult {
-                    id: m.id,
-                    outcome: Some(out),
-                    error: None,
-                });
-            }
-            // Not acknowledged: the provider retries the whole request; recorded ones dedupe.
-            Err(e @ (MoError::Ledger(_) | MoError::Store(_))) => return mo_error_response(&e),
-            Err(e) => {
-                if matches!(e, MoError::UnknownNumber(_) | MoError::BadSender(_)) {
-                    quarantine::keep(
-                        &st,
-                        GENERIC_ROUTE,
-                        &e.to_string(),
-                        &headers,
-                        ip,
-                        m.raw.to_string().as_bytes(),
-                    )
-                    .await;
-                }
-                results.push(GenericResult {
-                    id: m.id,
-                    outcome: None,
-                    error: Some(e.to_string()),
-                });
-            }
-        }
-    }
-    Json(serde_json::json!({ "provider": provider, "results": results })).into_response()
-}
-
-/// Sends the reply through the outbound API, off the request path, once per recorded event.
-fn send_confirmation(st: &AppState, to: &str, out: &MoOutcome) {
-    let (Some(client), Some(cfg), Some(text)) = (
-        st.sms.outbound.clone(),
-        st.config.sms.outbound.clone(),
-        out.reply.clone(),
-    ) else {
-        return;
+    let origin = Origin::Push {
+        route: GENERIC_ROUTE,
+        headers: &headers,
+        ip,
+        user_agent: headers
+            .get(axum::http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
     };
-    if out.recorded.as_ref().is_some_and(|r| r.duplicate) {
-        return;
-    }
-    let to = to.to_string();
-    tokio::spawn(async move {
-        if let Err(e) = client.send_sms(&cfg.from, &to, &text).await {
-            tracing::warn!(error = %e, "SMS confirmation was not sent");
+    // Not acknowledged on a storage failure: the provider retries the whole request and what
+    // was recorded dedupes.
+    match intake(&st, &provider, &|_: &str| true, items, &origin).await {
+        Ok(results) => {
+            Json(serde_json::json!({ "provider": provider, "results": results })).into_response()
         }
-    });
+        Err(e) => mo_error_response(&e),
+    }
 }

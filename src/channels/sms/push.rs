@@ -1,0 +1,91 @@
+//! `POST /webhooks/sms/{name}[/{token}]`: a configured provider's push, parsed by its adapter.
+//! Answers 200 with one result per item (a bad item has its own 4xx status inside), so the
+//! provider does not re-send a batch for one bad message; 503 only when nothing could be stored.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+
+use super::intake::{Origin, admit, intake};
+use super::providers;
+use crate::app::AppState;
+use crate::error::ApiError;
+use crate::http::quarantine;
+use crate::http::request_meta::Peer;
+
+const ROUTE: &str = "/webhooks/sms";
+
+pub async fn push(
+    State(st): State<AppState>,
+    Path(name): Path<String>,
+    peer: Peer,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    handle(st, name, None, peer, headers, body).await
+}
+
+pub async fn push_with_token(
+    State(st): State<AppState>,
+    Path((name, token)): Path<(String, String)>,
+    peer: Peer,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    handle(st, name, Some(token), peer, headers, body).await
+}
+
+async fn handle(
+    st: AppState,
+    name: String,
+    token: Option<String>,
+    Peer(peer): Peer,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let route = format!("{ROUTE}/{name}");
+    let ip = match admit(&st, &route, &headers, peer, &body).await {
+        Ok(ip) => ip,
+        Err(r) => return r,
+    };
+    let Some(provider) = st.sms.providers.get(&name).cloned() else {
+        return ApiError::not_found("no SMS provider with this name is configured").into_response();
+    };
+    let h = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
+    let signature = h("x-signature").or_else(|| h("x-hub-signature-256"));
+    if let Err(e) = provider.authenticate_push(
+        token.as_deref(),
+        ip,
+        h(header::AUTHORIZATION.as_str()),
+        signature,
+        &body,
+    ) {
+        return e.into_response();
+    }
+    let items = match providers::parse_push(
+        provider.config.kind,
+        h(header::CONTENT_TYPE.as_str()),
+        &body,
+    ) {
+        Ok(items) => items,
+        Err(e) => {
+            quarantine::keep(&st, &route, &e.to_string(), &headers, ip, &body).await;
+            return ApiError::bad_request("malformed_payload", e.to_string()).into_response();
+        }
+    };
+    let origin = Origin::Push {
+        route: &route,
+        headers: &headers,
+        ip,
+        user_agent: h(header::USER_AGENT.as_str()).map(str::to_string),
+    };
+    let p = provider.clone();
+    match intake(&st, &name, &move |to: &str| p.serves(to), items, &origin).await {
+        Ok(results) => {
+            Json(serde_json::json!({ "provider": name, "results": results })).into_response()
+        }
+        Err(e) => ApiError::unavailable(e.to_string()).into_response(),
+    }
+}
