@@ -8,6 +8,7 @@ use crate::channels::sms::inbound::SmsChannel;
 use crate::config::{Config, IysMode};
 use crate::domain::calendar::{BusinessCalendar, Overrides};
 use crate::domain::time::Clock;
+use crate::http::quarantine::QuarantineExpiry;
 use crate::http::ratelimit::{self, Limits};
 use crate::iys::IysClientConfig;
 use crate::iys::audit::Auditor;
@@ -64,6 +65,8 @@ pub struct App {
     pub audit: Option<Arc<Auditor>>,
     /// The in-process simulator when `iys.mode = "simulator"`.
     pub simulator: Option<Simulator>,
+    /// Drops quarantine rows past their retention.
+    pub quarantine_expiry: Arc<QuarantineExpiry>,
 }
 
 /// The simulator `serve` runs in-process: same users, HS number and brands as the config.
@@ -198,6 +201,7 @@ impl App {
         {
             a.clone().spawn(self.shutdown.clone());
         }
+        self.quarantine_expiry.clone().spawn(self.shutdown.clone());
     }
 
     pub fn with_store(
@@ -232,6 +236,11 @@ impl App {
             std::time::Duration::from_secs(60),
             shutdown.clone(),
         );
+        let quarantine_expiry = Arc::new(QuarantineExpiry::new(
+            ledger.store().clone(),
+            ledger.clock().clone(),
+            &config.quarantine,
+        ));
         let state = AppState {
             config: Arc::new(config),
             ledger,
@@ -245,6 +254,7 @@ impl App {
             sync: None,
             audit: None,
             simulator: None,
+            quarantine_expiry,
         })
     }
 

@@ -2,7 +2,7 @@
 //! Turkish providers (HMAC or Basic auth, JSON reply).
 
 use axum::Json;
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::generic::{parse_mo, verify_basic, verify_hmac_sha256};
 use super::inbound::{self, MoError, MoInput, MoOutcome};
 use crate::app::AppState;
-use crate::channels::twilio_request::{TwilioRequest, twiml_response};
+use crate::channels::twilio_request::{TwilioRequest, read_body, twiml_response};
 use crate::channels::twiml;
 use crate::error::ApiError;
 use crate::http::quarantine;
@@ -28,6 +28,12 @@ fn mo_error_response(e: &MoError) -> Response {
         }
         MoError::BadSender(_) => {
             ApiError::unprocessable("invalid_sender", e.to_string()).into_response()
+        }
+        MoError::BadMessageId(_) => {
+            ApiError::unprocessable("invalid_message_id", e.to_string()).into_response()
+        }
+        MoError::TimeOutOfRange(_) => {
+            ApiError::unprocessable("time_out_of_range", e.to_string()).into_response()
         }
         MoError::RateLimited(wait) => too_many_requests(*wait),
         MoError::Ledger(_) | MoError::Store(_) => {
@@ -73,7 +79,7 @@ pub async fn twilio(State(st): State<AppState>, req: TwilioRequest) -> Response 
             twiml_response(doc.to_xml())
         }
         Err(e) => {
-            if matches!(e, MoError::UnknownNumber(_) | MoError::BadSender(_)) {
+            if e.is_unreadable() {
                 let raw = req.raw_json().to_string();
                 quarantine::keep(
                     &st,
@@ -133,12 +139,24 @@ pub async fn generic(
     State(st): State<AppState>,
     Peer(peer): Peer,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
     let ip = request_meta::client_ip(&st.config.server, &headers, peer);
     if let Err(wait) = st.limits.check_webhook_ip(ip) {
         return too_many_requests(wait);
     }
+    let body = match read_body(body).await {
+        Ok(b) => b,
+        Err(refused) => return refused,
+    };
+    // Authenticate before anything is kept: a stranger's request is counted, never stored.
+    let provider = match authenticate(&st, &headers, &body) {
+        Ok(p) => p,
+        Err(e) => {
+            quarantine::refused_unauthenticated(GENERIC_ROUTE, e.code);
+            return e.into_response();
+        }
+    };
     if body.len() > st.config.server.max_body_bytes {
         quarantine::keep(&st, GENERIC_ROUTE, "payload too large", &headers, ip, &body).await;
         return ApiError::new(
@@ -148,10 +166,6 @@ pub async fn generic(
         )
         .into_response();
     }
-    let provider = match authenticate(&st, &headers, &body) {
-        Ok(p) => p,
-        Err(e) => return e.into_response(),
-    };
     let messages = match parse_mo(&body) {
         Ok(m) => m,
         Err(e) => {
@@ -188,7 +202,7 @@ pub async fn generic(
             // Not acknowledged: the provider retries the whole request; recorded ones dedupe.
             Err(e @ (MoError::Ledger(_) | MoError::Store(_))) => return mo_error_response(&e),
             Err(e) => {
-                if matches!(e, MoError::UnknownNumber(_) | MoError::BadSender(_)) {
+                if e.is_unreadable() {
                     quarantine::keep(
                         &st,
                         GENERIC_ROUTE,
