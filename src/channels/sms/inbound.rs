@@ -204,7 +204,9 @@ pub async fn handle(st: &AppState, m: MoInput) -> Result<MoOutcome, MoError> {
                         provider_message_id: message_id.clone(),
                         received_at: now,
                         sender: sender.as_str().to_string(),
-                        receiver: m.to.clone(),
+                        // The configured number it matched, not the raw field: a `To` with stray
+                        // bytes (a NUL) still matches by its digits but must not reach SQL.
+                        receiver: super::routing::normalise_number(&m.to),
                         intent: serde_json::to_value(parsed.intent)
                             .ok()
                             .and_then(|v| v.as_str().map(str::to_string))
