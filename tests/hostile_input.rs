@@ -95,9 +95,18 @@ fn assert_no_pii_in_logs() {
 // ---- the app and what it stored ----------------------------------------------------------
 
 async fn app(store: TestStore) -> TestApp {
+    app_with(store, "").await
+}
+
+/// The app on [`CONFIG`] plus `extra`, on Monday 2026-11-23 10:00 UTC, its logs captured.
+async fn app_with(store: TestStore, extra: &str) -> TestApp {
     capture_logs();
-    // Monday 2026-11-23 10:00 UTC.
-    spawn_app(store, CONFIG, at("2026-11-23T10:00:00Z")).await
+    spawn_app(
+        store,
+        &format!("{CONFIG}{extra}"),
+        at("2026-11-23T10:00:00Z"),
+    )
+    .await
 }
 
 /// Rows in the tables a request could write, read straight from the database.
@@ -326,6 +335,20 @@ fn hmac_hex(secret: &str, body: &[u8]) -> String {
     hex::encode(m.finalize().into_bytes())
 }
 
+/// One İYS push of a citizen's movement for PHONE.
+async fn push(app: &TestApp, consent_date: &str, status: &str, tx: &str) -> Answer {
+    let body = serde_json::to_vec(&json!({"list": [{"iysCode": 700000, "brandCode": 700000,
+        "consentDate": consent_date, "creationDate": "2026-11-23 12:59:01",
+        "source": "IYS_MOBIL", "recipient": PHONE, "recipientType": "BIREYSEL",
+        "status": status, "type": "MESAJ", "transactionId": tx}]}))
+    .unwrap();
+    let h = [
+        ("content-type", JSON.to_string()),
+        ("authorization", basic(PUSH_USER, PUSH_PASSWORD)),
+    ];
+    send(app, "POST", "/iys/push", &h, body).await
+}
+
 const TWILIO_ROUTES: [&str; 4] = [
     "/webhooks/twilio/sms",
     "/webhooks/twilio/voice",
@@ -337,7 +360,7 @@ const TWILIO_ROUTES: [&str; 4] = [
 fn hostile_paths() -> Vec<String> {
     let long = "9".repeat(5000);
     let mut out = Vec::new();
-    for seg in [
+    let segments = [
         "%FF%FE",
         "%00",
         "%zz",
@@ -345,23 +368,32 @@ fn hostile_paths() -> Vec<String> {
         &long,
         "+90532%00",
         "ali.veli%40example.com",
-    ] {
-        out.push(format!("/v1/consents/{seg}?type=MESAJ"));
-        out.push(format!("/v1/agent/consents/{seg}"));
-        out.push(format!("/r/{seg}"));
-        out.push(format!("/voice-prompts/{seg}/{seg}.wav"));
-    }
-    for q in [
+    ];
+    let queries = [
         "type=%FF",
         "type=MESAJ&type=ARAMA",
         "type=MESAJ&brand=%00",
         "type=MESAJ&unknown=1",
         "%zz=%zz",
-    ] {
-        out.push(format!("/v1/consents/{PHONE}?{q}"));
-        out.push(format!("/v1/agent/consents/{PHONE}?{q}"));
-        out.push(format!("/webhooks/twilio/sms?{q}"));
-        out.push(format!("/webhooks/twilio/voice/gather?t=%FF&{q}"));
+    ];
+    let in_path = [
+        "/v1/consents/@?type=MESAJ",
+        "/v1/agent/consents/@",
+        "/r/@",
+        "/voice-prompts/@/@.wav",
+    ];
+    let phone_path = format!("/v1/consents/{PHONE}?@");
+    let agent_path = format!("/v1/agent/consents/{PHONE}?@");
+    let in_query = [
+        phone_path.as_str(),
+        agent_path.as_str(),
+        "/webhooks/twilio/sms?@",
+        "/webhooks/twilio/voice/gather?t=%FF&@",
+    ];
+    for (templates, values) in [(&in_path, &segments[..]), (&in_query, &queries[..])] {
+        for t in templates.iter() {
+            out.extend(values.iter().map(|v| t.replace('@', v)));
+        }
     }
     out
 }
@@ -400,48 +432,27 @@ async fn unauthenticated_requests_store_nothing(store: TestStore) {
         vec![("authorization", basic("dev", API_TOKEN))],
         vec![("authorization", format!("Bearer {}", "x".repeat(10_000)))],
     ];
+    type Forged<'a> = [Vec<(&'a str, String)>];
+    let mut targets: Vec<(&str, &Forged)> = Vec::new();
+    for route in TWILIO_ROUTES {
+        targets.push((route, &forged_twilio));
+    }
+    targets.push(("/webhooks/generic/sms", &forged_generic));
+    targets.push(("/iys/push", &forged_push));
+    for path in [
+        "/v1/consents/check",
+        "/v1/agent/consents",
+        "/v1/links",
+        "/v1/links/bulk",
+    ] {
+        targets.push((path, &forged_bearer));
+    }
     for (name, ct, body) in payloads() {
-        for route in TWILIO_ROUTES {
-            for auth in &forged_twilio {
-                let a = send(&app, "POST", route, &headers_with(ct, auth), body.clone()).await;
-                check(&format!("{route} {name} {auth:?}"), &a);
-                assert!(a.status >= 400, "{route} {name}: {}", a.status);
-            }
-        }
-        for auth in &forged_generic {
-            let a = send(
-                &app,
-                "POST",
-                "/webhooks/generic/sms",
-                &headers_with(ct, auth),
-                body.clone(),
-            )
-            .await;
-            check(&format!("generic {name} {auth:?}"), &a);
-            assert!(a.status >= 400);
-        }
-        for auth in &forged_push {
-            let a = send(
-                &app,
-                "POST",
-                "/iys/push",
-                &headers_with(ct, auth),
-                body.clone(),
-            )
-            .await;
-            check(&format!("push {name} {auth:?}"), &a);
-            assert!(a.status >= 400);
-        }
-        for path in [
-            "/v1/consents/check",
-            "/v1/agent/consents",
-            "/v1/links",
-            "/v1/links/bulk",
-        ] {
-            for auth in &forged_bearer {
+        for (path, forged) in &targets {
+            for auth in forged.iter() {
                 let a = send(&app, "POST", path, &headers_with(ct, auth), body.clone()).await;
-                check(&format!("{path} {name}"), &a);
-                assert!(a.status >= 400);
+                check(&format!("{path} {name} {auth:?}"), &a);
+                assert!(a.status >= 400, "{path} {name}: {}", a.status);
             }
         }
         // A short-link page with a code nobody minted: the code is the credential.
@@ -603,19 +614,8 @@ async fn authenticated_hostile_input_is_refused_with_a_reason(store: TestStore) 
         check(&format!("agent {field}"), &a);
         assert!(a.status >= 400, "agent {field}: {}", a.status);
     }
-    let push = |tx: &str| {
-        serde_json::to_vec(&json!({"list": [{"iysCode": 700000, "brandCode": 700000,
-            "consentDate": "2026-11-23 12:59:00", "creationDate": "2026-11-23 12:59:01",
-            "source": "IYS_MOBIL", "recipient": PHONE, "recipientType": "BIREYSEL",
-            "status": "RET", "type": "MESAJ", "transactionId": tx}]}))
-        .unwrap()
-    };
     for tx in ["t\u{0}x", &"t".repeat(5000), ""] {
-        let h = [
-            ("content-type", JSON.to_string()),
-            ("authorization", basic(PUSH_USER, PUSH_PASSWORD)),
-        ];
-        let a = send(&app, "POST", "/iys/push", &h, push(tx)).await;
+        let a = push(&app, "2026-11-23 12:59:00", "RET", tx).await;
         check("push transactionId", &a);
         assert_eq!(
             (a.status, a.json()["code"].as_str()),
@@ -626,13 +626,7 @@ async fn authenticated_hostile_input_is_refused_with_a_reason(store: TestStore) 
     // first values, keyed by a valid id; nothing else reached the ledger, no link was minted, and
     // what could not be read stayed in the quarantine within its per-row cap.
     let [events, _, quarantined, links, _] = stored(&app).await;
-    let mine = app
-        .state
-        .ledger
-        .store()
-        .events_for_recipient(PHONE)
-        .await
-        .unwrap();
+    let mine = app.events_for(PHONE).await;
     assert_eq!(
         events,
         mine.len() as i64,
@@ -803,24 +797,9 @@ async fn raw_request(app: &TestApp, request: &str) -> String {
 /// original kept as evidence, an alert raised) and the citizen's later RET becomes current.
 async fn future_dated_iys_changes_are_capped(store: TestStore) {
     let app = app(store).await;
-    let body = serde_json::to_vec(&json!({"list": [{"iysCode": 700000, "brandCode": 700000,
-        "consentDate": "2099-01-01 00:00:00", "creationDate": "2026-11-23 12:59:00",
-        "source": "IYS_MOBIL", "recipient": PHONE, "recipientType": "BIREYSEL",
-        "status": "ONAY", "type": "MESAJ", "transactionId": "tx-future-1"}]}))
-    .unwrap();
-    let h = [
-        ("content-type", JSON.to_string()),
-        ("authorization", basic(PUSH_USER, PUSH_PASSWORD)),
-    ];
-    let a = send(&app, "POST", "/iys/push", &h, body).await;
+    let a = push(&app, "2099-01-01 00:00:00", "ONAY", "tx-future-1").await;
     assert_eq!((a.status, a.json()["recorded"].as_i64()), (200, Some(1)));
-    let events = app
-        .state
-        .ledger
-        .store()
-        .events_for_recipient(PHONE)
-        .await
-        .unwrap();
+    let events = app.events_for(PHONE).await;
     assert_eq!(
         events[0].consent_at,
         at("2026-11-23T10:05:00Z"),
@@ -855,11 +834,9 @@ async fn future_dated_iys_changes_are_capped(store: TestStore) {
 /// Behind a trusted proxy only the last X-Forwarded-For hop counts: rotating the first entry
 /// neither escapes the per-IP limit nor chooses the evidence IP.
 async fn rotating_the_first_forwarded_entry_changes_nothing(store: TestStore) {
-    capture_logs();
-    let app = spawn_app(
+    let app = app_with(
         store,
         "[server]\ntrusted_proxy = true\nwebhook_requests_per_ip_per_minute = 3\n",
-        at("2026-11-23T10:00:00Z"),
     )
     .await;
     let mut statuses = Vec::new();
@@ -881,24 +858,15 @@ async fn rotating_the_first_forwarded_entry_changes_nothing(store: TestStore) {
         );
     }
     assert_eq!(statuses, [200, 200, 200, 429]);
-    let events = app
-        .state
-        .ledger
-        .store()
-        .events_for_recipient(PHONE)
-        .await
-        .unwrap();
-    assert_eq!(events[0].evidence["ip"], "203.0.113.7");
+    assert_eq!(app.events_for(PHONE).await[0].evidence["ip"], "203.0.113.7");
 }
 
 /// The quarantine keeps authenticated, unreadable requests within its caps and for its
 /// retention only; what it drops is counted.
 async fn the_quarantine_is_bounded_and_expires(store: TestStore) {
-    capture_logs();
-    let app = spawn_app(
+    let app = app_with(
         store,
         "[quarantine]\nmax_row_bytes = 1000\nmax_total_bytes = 2500\nretention_hours = 24\n",
-        at("2026-11-23T10:00:00Z"),
     )
     .await;
     for i in 0..5 {
@@ -993,16 +961,9 @@ fn hostile_ids_get_the_same_answer_on_both_backends() {
                     ("x-signature", hmac_hex(GENERIC_SECRET, &generic))];
                 let g = send(app, "POST", "/webhooks/generic/sms", &h, generic).await;
                 check("hostile message_id", &g);
-                let push = serde_json::to_vec(&json!({"list": [{"iysCode": 700000,
-                    "brandCode": 700000, "consentDate": "2026-11-23 12:59:00",
-                    "creationDate": "2026-11-23 12:59:01", "source": "IYS_MOBIL",
-                    "recipient": PHONE, "recipientType": "BIREYSEL", "status": "RET",
-                    "type": "MESAJ", "transactionId": sid}]})).unwrap();
-                let h = [("content-type", JSON.to_string()),
-                    ("authorization", basic(PUSH_USER, PUSH_PASSWORD))];
-                let p = send(app, "POST", "/iys/push", &h, push).await;
+                let p = push(app, "2026-11-23 12:59:00", "RET", &sid).await;
                 check("hostile transactionId", &p);
-                let stored = app.state.ledger.store().events_for_recipient(PHONE).await.unwrap();
+                let stored = app.events_for(PHONE).await;
                 out.push(((a.status, p.status), g.json()["results"][0]["error"]
                     .as_str().map(str::to_string), stored.len() as i64));
             }

@@ -190,6 +190,16 @@ pub async fn spawn_app(store: TestStore, extra_toml: &str, now: DateTime<Utc>) -
 }
 
 impl TestApp {
+    /// Every event the ledger holds for `recipient` (its normal form).
+    pub async fn events_for(&self, recipient: &str) -> Vec<iys_relay::store::StoredEvent> {
+        self.state
+            .ledger
+            .store()
+            .events_for_recipient(recipient)
+            .await
+            .expect("events")
+    }
+
     /// GET a JSON API path with the bearer token.
     pub async fn api_get(&self, path: &str) -> (u16, serde_json::Value) {
         let r = self
