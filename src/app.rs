@@ -10,6 +10,7 @@ use crate::channels::sms::replies_outbox::ReplyWorker;
 use crate::config::{Config, IysMode};
 use crate::domain::calendar::{BusinessCalendar, Overrides};
 use crate::domain::time::Clock;
+use crate::http::quarantine::QuarantineExpiry;
 use crate::http::ratelimit::{self, Limits};
 use crate::iys::IysClientConfig;
 use crate::iys::audit::Auditor;
@@ -70,6 +71,8 @@ pub struct App {
     pub sms_pollers: Vec<Arc<ProviderPoller>>,
     /// Sends the free SMS replies queued in the outbox.
     pub sms_replies: Arc<ReplyWorker>,
+    /// Drops quarantine rows past their retention.
+    pub quarantine_expiry: Arc<QuarantineExpiry>,
 }
 
 /// The simulator `serve` runs in-process: same users, HS number and brands as the config.
@@ -208,6 +211,7 @@ impl App {
             p.clone().spawn(self.shutdown.clone());
         }
         self.sms_replies.clone().spawn(self.shutdown.clone());
+        self.quarantine_expiry.clone().spawn(self.shutdown.clone());
     }
 
     pub fn with_store(
@@ -242,6 +246,11 @@ impl App {
             std::time::Duration::from_secs(60),
             shutdown.clone(),
         );
+        let quarantine_expiry = Arc::new(QuarantineExpiry::new(
+            ledger.store().clone(),
+            ledger.clock().clone(),
+            &config.quarantine,
+        ));
         let state = AppState {
             config: Arc::new(config),
             ledger,
@@ -265,6 +274,7 @@ impl App {
             simulator: None,
             sms_pollers,
             sms_replies,
+            quarantine_expiry,
         })
     }
 

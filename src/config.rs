@@ -62,6 +62,8 @@ pub struct Config {
     pub sms: crate::channels::sms::config::SmsConfig,
     #[serde(default)]
     pub links: crate::channels::web::LinksConfig,
+    #[serde(default)]
+    pub quarantine: crate::http::quarantine::QuarantineConfig,
     pub voice: crate::channels::voice::config::VoiceConfig,
 }
 
@@ -410,6 +412,7 @@ impl Config {
         let brand_keys: Vec<&str> = self.brands.iter().map(|b| b.key.as_str()).collect();
         p.extend(self.sms.problems(&brand_keys));
         p.extend(self.links.problems(self.iys.mode == IysMode::Live));
+        p.extend(self.quarantine.problems());
         p.extend(
             self.voice
                 .problems(&brand_keys, self.iys.mode == IysMode::Live),

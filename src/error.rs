@@ -83,10 +83,18 @@ impl From<StoreError> for ApiError {
 
 impl From<LedgerError> for ApiError {
     fn from(e: LedgerError) -> Self {
-        let code = match e {
-            LedgerError::Calendar(_) => "calendar_out_of_range",
-            _ => "storage_unavailable",
-        };
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, code, e.to_string())
+        match e {
+            // A consent time the calendar cannot place is the request's, not an outage: retrying
+            // the same request would fail the same way.
+            LedgerError::Calendar(c) => ApiError::unprocessable(
+                "time_out_of_range",
+                format!("the consent time cannot be placed on the business-day calendar: {c}"),
+            ),
+            _ => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "storage_unavailable",
+                e.to_string(),
+            ),
+        }
     }
 }

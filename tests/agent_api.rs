@@ -40,13 +40,7 @@ async fn post(app: &TestApp, b: &Value, key: Option<&str>) -> (u16, Value) {
 }
 
 async fn event_count(app: &TestApp) -> usize {
-    app.state
-        .ledger
-        .store()
-        .events_for_recipient(PHONE)
-        .await
-        .unwrap()
-        .len()
+    app.events_for(PHONE).await.len()
 }
 
 async fn records_with_evidence_and_dedupes_retries(store: TestStore) {

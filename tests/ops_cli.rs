@@ -746,14 +746,17 @@ async fn read_only_commands_work_while_serve_holds_sqlite() {
     assert!(ro.queue_summary(5).await.is_ok());
     assert!(ro.inbound_count().await.is_ok());
     let write = ro
-        .quarantine(&iys_relay::store::QuarantineItem {
-            received_at: Utc::now(),
-            route: "/test".into(),
-            reason: "read-only check".into(),
-            content_type: None,
-            ip: None,
-            body: b"x".to_vec(),
-        })
+        .quarantine(
+            &iys_relay::store::QuarantineItem {
+                received_at: Utc::now(),
+                route: "/test".into(),
+                reason: "read-only check".into(),
+                content_type: None,
+                ip: None,
+                body: b"x".to_vec(),
+            },
+            1 << 20,
+        )
         .await;
     assert!(write.is_err(), "a write through the read-only store fails");
     assert_eq!(held.quarantine_count().await.unwrap(), 0);

@@ -304,30 +304,34 @@ async fn bad_input_gets_4xx_and_is_quarantined(store: TestStore) {
     let app = app(store).await;
     let url = format!("{}/webhooks/twilio/sms", app.base);
     let store = app.state.ledger.store().clone();
-    // Invalid UTF-8.
-    let r = app
-        .http
-        .post(&url)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("x-twilio-signature", "x")
-        .body(b"Body=%FF&From=x".to_vec())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 400);
+    let post = |body: Vec<u8>, signature: String| {
+        app.http
+            .post(&url)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("x-twilio-signature", signature)
+            .body(body)
+            .send()
+    };
+    let odd = b"Body=%FF&From=x".to_vec();
+    let big = form(&[("Body", &"R".repeat(70_000))]).into_bytes();
+    // Unsigned, however odd or large: refused and never stored.
+    assert_eq!(post(odd.clone(), "x".into()).await.unwrap().status(), 403);
+    assert_eq!(post(big.clone(), "x".into()).await.unwrap().status(), 403);
+    assert_eq!(store.quarantine_count().await.unwrap(), 0);
+    // Signed invalid UTF-8: unreadable, kept for review.
+    let sig = common::twilio_signature_raw(TWILIO_TOKEN, &url, &odd);
+    assert_eq!(post(odd, sig).await.unwrap().status(), 400);
     assert_eq!(store.quarantine_count().await.unwrap(), 1);
-    // Oversized.
-    let big = form(&[("Body", &"R".repeat(70_000))]);
-    let r = app
-        .http
-        .post(&url)
-        .header("x-twilio-signature", "x")
-        .body(big)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 413);
+    // Signed and oversized: kept, truncated to quarantine.max_row_bytes.
+    let sig = common::twilio_signature_raw(TWILIO_TOKEN, &url, &big);
+    assert_eq!(post(big, sig).await.unwrap().status(), 413);
     assert_eq!(store.quarantine_count().await.unwrap(), 2);
+    let kept = store.quarantine_bytes().await.unwrap();
+    assert_eq!(
+        kept,
+        15 + 16 * 1024,
+        "the first row whole, the second capped"
+    );
     // A sender that is not a phone number.
     let r = post_signed(
         &app,

@@ -235,9 +235,51 @@ async fn quarantine_keeps_raw_bytes(store: Arc<dyn Store>) {
         ip: None,
         body: vec![0xff, 0xfe, b'R'],
     };
-    let id = store.quarantine(&item).await.unwrap();
-    assert!(id > 0);
+    let kept = store.quarantine(&item, 1 << 20).await.unwrap();
+    assert!(kept.id > 0);
+    assert_eq!(kept.dropped, 0);
     assert_eq!(store.quarantine_count().await.unwrap(), 1);
+    assert_eq!(store.quarantine_bytes().await.unwrap(), 3);
+}
+
+/// The total cap drops the oldest rows first, in the insert's transaction; expiry drops by age.
+async fn quarantine_is_bounded_oldest_first(store: Arc<dyn Store>) {
+    let item = |minute: u32, len: usize| QuarantineItem {
+        received_at: at(&format!("2026-11-23T12:{minute:02}:00Z")),
+        route: "/webhooks/generic/sms".into(),
+        reason: "malformed".into(),
+        content_type: None,
+        ip: Some("203.0.113.9".into()),
+        body: vec![b'x'; len],
+    };
+    let mut ids = Vec::new();
+    for m in 0..4 {
+        let kept = store.quarantine(&item(m, 100), 350).await.unwrap();
+        assert_eq!(kept.dropped, u64::from(m == 3), "row {m}");
+        ids.push(kept.id);
+    }
+    assert_eq!(store.quarantine_count().await.unwrap(), 3);
+    assert_eq!(store.quarantine_bytes().await.unwrap(), 300);
+    // A larger body pushes out as many of the oldest as needed, never itself.
+    let kept = store.quarantine(&item(4, 300), 350).await.unwrap();
+    assert_eq!(kept.dropped, 3);
+    assert_eq!(store.quarantine_count().await.unwrap(), 1);
+    assert_eq!(store.quarantine_bytes().await.unwrap(), 300);
+    store.quarantine(&item(5, 10), 350).await.unwrap();
+    // Expiry: everything received before 12:05 goes.
+    let dropped = store
+        .expire_quarantine(at("2026-11-23T12:05:00Z"))
+        .await
+        .unwrap();
+    assert_eq!(dropped, 1);
+    assert_eq!(store.quarantine_bytes().await.unwrap(), 10);
+    assert_eq!(
+        store
+            .expire_quarantine(at("2026-11-23T12:05:00Z"))
+            .await
+            .unwrap(),
+        0
+    );
 }
 
 /// 100 concurrent writers of one provider message id straight at the store: one event.
@@ -323,6 +365,7 @@ on_both_backends!(
     bulk_states,
     queue_summary_counts_and_orders,
     quarantine_keeps_raw_bytes,
+    quarantine_is_bounded_oldest_first,
     concurrent_store_writes_dedupe,
     concurrent_ledger_records_dedupe,
 );

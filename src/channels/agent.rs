@@ -12,8 +12,10 @@ use chrono_tz::Europe::Istanbul;
 use serde::{Deserialize, Serialize};
 
 use crate::app::AppState;
+use crate::domain::time::latest_plausible;
 use crate::domain::{
-    Channel, ConsentIntent, ConsentType, Evidence, Recipient, RecipientType, Source, Status,
+    Channel, ConsentIntent, ConsentType, Evidence, ProviderMessageId, Recipient, RecipientType,
+    Source, Status,
 };
 use crate::error::ApiError;
 use crate::http::auth::ApiCaller;
@@ -23,8 +25,6 @@ use crate::http::request_meta::{self, Peer};
 use crate::ledger::SuppressionAnswer;
 use crate::store::{AddressKey, StoredEvent};
 
-/// A consent date may lead our clock by this much (agents' PCs drift).
-pub const MAX_FUTURE_SKEW_MINUTES: i64 = 5;
 /// İYS refuses consents taken more than this many business days ago (H467).
 pub const IYS_WINDOW_BUSINESS_DAYS: u32 = 3;
 /// A consent must be at least this far inside İYS's window when the agent records it. The
@@ -72,6 +72,14 @@ pub struct AgentConsentResponse {
     pub deadline_at: Option<DateTime<Utc>>,
 }
 
+/// An identifier that becomes (part of) the dedupe key: the provider-id rule, same as every
+/// webhook's.
+fn id_field(name: &str, v: &str) -> Result<(), ApiError> {
+    ProviderMessageId::parse(v)
+        .map(|_| ())
+        .map_err(|e| ApiError::unprocessable("invalid_field", format!("{name} {e}")))
+}
+
 pub(crate) fn text_field(name: &str, v: &str) -> Result<(), ApiError> {
     if v.trim().is_empty() || v.len() > MAX_REF_LEN || v.chars().any(char::is_control) {
         return Err(ApiError::unprocessable(
@@ -90,7 +98,8 @@ pub fn check_consent_at(
     consent_at: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<(), ApiError> {
-    if consent_at > now + Duration::minutes(MAX_FUTURE_SKEW_MINUTES) {
+    // Agents' PCs drift: a little ahead of our clock is accepted (and recorded as now).
+    if consent_at > latest_plausible(now) {
         return Err(ApiError::unprocessable(
             "consent_at_in_future",
             "consent_at is in the future",
@@ -135,7 +144,7 @@ pub async fn record(
     ApiJson(req): ApiJson<AgentConsentRequest>,
 ) -> Result<Response, ApiError> {
     let brand = resolve_brand(&st, req.brand.as_deref())?;
-    text_field("call_reference", &req.call_reference)?;
+    id_field("call_reference", &req.call_reference)?;
     text_field("agent_id", &req.agent_id)?;
     // A new MESAJ consent for a landline would only be refused by İYS later (H121).
     let recipient = Recipient::parse_registrable(&req.recipient, req.consent_type)
@@ -152,7 +161,7 @@ pub async fn record(
         .get("idempotency-key")
         .map(|v| v.to_str().unwrap_or(""));
     if let Some(k) = idempotency_key {
-        text_field("Idempotency-Key", k)?;
+        id_field("Idempotency-Key", k)?;
     }
     let now = st.ledger.clock().now();
     let consent_at = req.consent_at.unwrap_or(now);

@@ -6,10 +6,12 @@ pub mod consent;
 pub mod intent;
 pub mod keywords;
 pub mod mask;
+pub mod provider_id;
 pub mod recipient;
 pub mod time;
 
 pub use brand::Brand;
 pub use consent::{Channel, ConsentType, RecipientType, Source, Status};
 pub use intent::{ConsentIntent, Evidence};
+pub use provider_id::ProviderMessageId;
 pub use recipient::Recipient;

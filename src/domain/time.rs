@@ -42,6 +42,14 @@ impl Clock for ManualClock {
     }
 }
 
+/// How far a consent time from outside (an agent's PC, İYS, a provider) may lead our clock.
+pub const MAX_FUTURE_SKEW_MINUTES: i64 = 5;
+
+/// The latest consent time taken as given at `now`: later ones are implausible.
+pub fn latest_plausible(now: DateTime<Utc>) -> DateTime<Utc> {
+    now + Duration::minutes(MAX_FUTURE_SKEW_MINUTES)
+}
+
 pub const IYS_FORMAT: &str = "%Y-%m-%d %H:%M:%S";
 
 /// `2026-11-23 12:00:00` in Europe/Istanbul, as İYS wants every date-time on the wire.

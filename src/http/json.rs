@@ -25,6 +25,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
             Err(JsonRejection::JsonSyntaxError(e)) => {
                 Err(ApiError::bad_request("malformed_json", e.body_text()))
             }
+            Err(e) if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => Err(
+                ApiError::new(e.status(), "payload_too_large", e.body_text()),
+            ),
             Err(e) => Err(ApiError::new(e.status(), "bad_body", e.body_text())),
         }
     }

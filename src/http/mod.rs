@@ -8,6 +8,7 @@ pub mod json;
 pub mod quarantine;
 pub mod ratelimit;
 pub mod request_meta;
+pub mod uniform;
 
 use axum::Router;
 use axum::routing::{get, post};
@@ -26,8 +27,10 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::channels::voice::routes())
         .merge(crate::channels::web::routes())
         .merge(crate::iys::push::routes())
-        // Layers wrap every route above: keep them last.
+        // Layers wrap every route above and the fallback: keep them last. The error shape is
+        // outermost: it also answers the header limit, before any route runs.
         .layer(axum::middleware::from_fn(crate::metrics::track))
         .layer(axum::extract::DefaultBodyLimit::max(max_body))
+        .layer(axum::middleware::from_fn(uniform::uniform_errors))
         .with_state(state)
 }

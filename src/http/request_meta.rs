@@ -2,6 +2,11 @@
 //!
 //! Both come from the socket and the configured `public_base_url`, never from request headers,
 //! unless `server.trusted_proxy` says a proxy we control sets `X-Forwarded-*`.
+//!
+//! The client IP behind a trusted proxy is the LAST `X-Forwarded-For` hop: the one the proxy
+//! itself added (or the only one, when it overwrites the header as deploy/nginx.conf does).
+//! Every earlier hop was written by the client and proves nothing, so a client rotating the
+//! first entry can neither dodge the per-IP limits nor choose the IP kept as evidence.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -36,15 +41,23 @@ pub fn client_ip(
     peer: Option<SocketAddr>,
 ) -> Option<IpAddr> {
     if server.trusted_proxy
-        && let Some(ip) = headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .and_then(|v| v.trim().parse::<IpAddr>().ok())
+        && let Some(ip) = last_forwarded_hop(headers)
     {
         return Some(ip);
     }
     peer.map(|p| p.ip())
+}
+
+/// The last hop of the last `X-Forwarded-For` header (repeated headers form one list). An
+/// unreadable last hop yields `None`, never an earlier, client-written one: the socket peer
+/// (the proxy) is then the best we know.
+fn last_forwarded_hop(headers: &HeaderMap) -> Option<IpAddr> {
+    let last = headers.get_all("x-forwarded-for").iter().next_back()?;
+    let hop = last.to_str().ok()?.rsplit(',').next()?.trim();
+    hop.parse::<IpAddr>()
+        .ok()
+        // Some proxies append the port (`198.51.100.7:5060`, `[2001:db8::1]:443`).
+        .or_else(|| hop.parse::<SocketAddr>().ok().map(|s| s.ip()))
 }
 
 /// The URL the provider called: public base + the path and query exactly as received.
@@ -110,7 +123,39 @@ mod tests {
         );
         assert_eq!(
             client_ip(&server(true), &h, Some(peer)),
-            Some("198.51.100.7".parse().unwrap())
+            Some("10.0.0.1".parse().unwrap()),
+            "the hop the trusted proxy appended, not the client's first entry"
         );
+    }
+
+    #[test]
+    fn only_the_last_hop_counts_behind_a_trusted_proxy() {
+        let peer: SocketAddr = "192.0.2.1:5000".parse().unwrap();
+        let ip = |values: &[&str]| {
+            let mut h = HeaderMap::new();
+            for v in values {
+                h.append("x-forwarded-for", v.parse().unwrap());
+            }
+            client_ip(&server(true), &h, Some(peer)).map(|i| i.to_string())
+        };
+        // A client rotating the first entry gets the same answer every time.
+        for forged in ["1.1.1.1", "2.2.2.2, 3.3.3.3", "not-an-ip"] {
+            assert_eq!(
+                ip(&[&format!("{forged}, 203.0.113.5")]).as_deref(),
+                Some("203.0.113.5")
+            );
+        }
+        assert_eq!(
+            ip(&["9.9.9.9", "203.0.113.5"]).as_deref(),
+            Some("203.0.113.5"),
+            "repeated headers: the last one"
+        );
+        assert_eq!(ip(&["203.0.113.5:6000"]).as_deref(), Some("203.0.113.5"));
+        assert_eq!(ip(&["[2001:db8::1]:443"]).as_deref(), Some("2001:db8::1"));
+        assert_eq!(ip(&["2001:db8::2"]).as_deref(), Some("2001:db8::2"));
+        // An unreadable last hop never falls back to an earlier, client-written one.
+        assert_eq!(ip(&["198.51.100.9, garbage"]).as_deref(), Some("192.0.2.1"));
+        assert_eq!(ip(&["198.51.100.9, "]).as_deref(), Some("192.0.2.1"));
+        assert_eq!(ip(&[]).as_deref(), Some("192.0.2.1"));
     }
 }

@@ -16,9 +16,11 @@ use axum::routing::post;
 use serde::Serialize;
 
 use super::sync::movement_intent;
-use super::wire::PushPayload;
+use super::wire::{PushItem, PushPayload};
 use crate::app::AppState;
 use crate::channels::sms::generic::verify_basic;
+use crate::domain::ProviderMessageId;
+use crate::error::ApiError;
 
 /// Leaves a margin under İYS's 5 s.
 const ANSWER_WITHIN: Duration = Duration::from_secs(4);
@@ -35,8 +37,8 @@ pub struct PushAnswer {
     pub ignored: usize,
 }
 
-fn problem(status: StatusCode, code: &str) -> Response {
-    let mut r = (status, Json(serde_json::json!({ "code": code }))).into_response();
+fn problem(status: StatusCode, code: &'static str, message: impl Into<String>) -> Response {
+    let mut r = ApiError::new(status, code, message).into_response();
     if status == StatusCode::UNAUTHORIZED {
         r.headers_mut().insert(
             header::WWW_AUTHENTICATE,
@@ -46,35 +48,72 @@ fn problem(status: StatusCode, code: &str) -> Response {
     r
 }
 
+/// The first item we would record whose transactionId is no usable dedupe key, as a reason. The
+/// whole push is refused before anything is recorded, so the answer does not depend on where in
+/// the list the bad item sits (nor on the backend).
+fn bad_transaction_id(items: &[(usize, &PushItem)]) -> Option<String> {
+    items.iter().find_map(|(i, item)| {
+        ProviderMessageId::parse(item.movement.transaction_id.trim())
+            .err()
+            .map(|e| format!("list[{i}].transactionId {e}"))
+    })
+}
+
 async fn receive(State(st): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let cfg = &st.config.iys.push;
     if !cfg.enabled {
-        return problem(StatusCode::NOT_FOUND, "push_disabled");
+        return problem(
+            StatusCode::NOT_FOUND,
+            "push_disabled",
+            "the İYS push receiver is not enabled (iys.push.enabled)",
+        );
     }
     let auth = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     if !verify_basic(auth, &cfg.username, cfg.password.expose()) {
-        return problem(StatusCode::UNAUTHORIZED, "unauthorized");
+        crate::http::quarantine::refused_unauthenticated("/iys/push", "bad_credentials");
+        return problem(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "HTTP Basic credentials registered with İYS are required",
+        );
     }
     let payload: PushPayload = match serde_json::from_slice(&body) {
         Ok(p) => p,
-        Err(_) => return problem(StatusCode::BAD_REQUEST, "invalid_push_payload"),
-    };
-    let mut answer = PushAnswer {
-        received: payload.list.len(),
-        ..PushAnswer::default()
+        Err(e) => {
+            return problem(
+                StatusCode::BAD_REQUEST,
+                "invalid_push_payload",
+                format!("the body is not an İYS push payload: {e}"),
+            );
+        }
     };
     let our_code = st.config.iys.iys_code;
+    let ours: Vec<(usize, &PushItem)> = payload
+        .list
+        .iter()
+        .enumerate()
+        .filter(|(_, item)| {
+            item.iys_code == our_code
+                && st.config.brand_by_code(item.brand_code).is_some()
+                && !item.is_registration_test()
+                && item.movement.is_iys()
+        })
+        .collect();
+    if let Some(reason) = bad_transaction_id(&ours) {
+        return problem(StatusCode::BAD_REQUEST, "invalid_transaction_id", reason);
+    }
+    let mut answer = PushAnswer {
+        received: payload.list.len(),
+        ignored: payload.list.len() - ours.len(),
+        ..PushAnswer::default()
+    };
+    let now = st.ledger.clock().now();
     let work = async {
-        for item in &payload.list {
-            let ours =
-                item.iys_code == our_code && st.config.brand_by_code(item.brand_code).is_some();
-            let intent = (ours && !item.is_registration_test())
-                .then(|| movement_intent(item.brand_code, &item.movement))
-                .flatten();
-            let Some(intent) = intent else {
+        for (_, item) in &ours {
+            let Some(intent) = movement_intent(item.brand_code, &item.movement, now) else {
                 answer.ignored += 1;
                 continue;
             };
@@ -91,8 +130,12 @@ async fn receive(State(st): State<AppState>, headers: HeaderMap, body: Bytes) ->
         Ok(Ok(())) => (StatusCode::OK, Json(answer)).into_response(),
         Ok(Err(e)) => {
             tracing::error!(error = %e, "İYS push could not be recorded");
-            problem(StatusCode::SERVICE_UNAVAILABLE, "ledger_unavailable")
+            ApiError::from(e).into_response()
         }
-        Err(_) => problem(StatusCode::SERVICE_UNAVAILABLE, "timeout"),
+        Err(_) => problem(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "timeout",
+            "the push could not be recorded in time; İYS or the pull loop brings it again",
+        ),
     }
 }

@@ -12,10 +12,11 @@ use super::paced::{CallError, PacedIys};
 use sha2::{Digest, Sha256};
 
 use super::wire::{Movement, StatusResponse};
-use crate::domain::time::{from_iys, to_iys};
-use crate::domain::{Channel, ConsentIntent, Evidence, Recipient, Source};
+use crate::domain::time::{from_iys, latest_plausible, to_iys};
+use crate::domain::{Channel, ConsentIntent, Evidence, ProviderMessageId, Recipient, Source};
 use crate::ledger::{Ledger, LedgerError};
 use crate::store::StoreError;
+use chrono::{DateTime, Utc};
 
 /// The ledger's provider name for İYS; with the transactionId it is the dedupe key, shared by
 /// pull and push so a movement seen both ways is recorded once.
@@ -43,11 +44,14 @@ pub struct SyncReport {
     pub failed_brands: usize,
 }
 
-/// A citizen's movement as a ledger intent; `None` for anything that is not one.
-pub fn movement_intent(brand_code: i64, m: &Movement) -> Option<ConsentIntent> {
-    if !m.is_iys() || m.transaction_id.trim().is_empty() {
+/// A citizen's movement as a ledger intent; `None` for anything that is not one (or whose
+/// transactionId is not a usable dedupe key). A consent date later than `now` plus the skew the
+/// agent API allows is capped there (see [`cap_future_consent`]).
+pub fn movement_intent(brand_code: i64, m: &Movement, now: DateTime<Utc>) -> Option<ConsentIntent> {
+    if !m.is_iys() {
         return None;
     }
+    let transaction_id = ProviderMessageId::parse(m.transaction_id.trim()).ok()?;
     let recipient = Recipient::parse_for(&m.recipient, m.consent_type).ok()?;
     // İYS adds IYS_* sources over time; an unknown one is kept verbatim in the evidence.
     let source = m
@@ -56,6 +60,7 @@ pub fn movement_intent(brand_code: i64, m: &Movement) -> Option<ConsentIntent> {
         .unwrap_or(Source::IysWeb);
     // Operator line closures may carry no consent date: the creation date stands in.
     let consent_at = m.consent_at().or_else(|| m.created_at())?;
+    let consent_at = cap_future_consent(consent_at, now, brand_code, transaction_id.as_str());
     Some(ConsentIntent {
         brand_code,
         recipient,
@@ -66,12 +71,39 @@ pub fn movement_intent(brand_code: i64, m: &Movement) -> Option<ConsentIntent> {
         channel: Channel::Iys,
         consent_at,
         provider: IYS_PROVIDER.into(),
-        provider_message_id: m.transaction_id.trim().to_string(),
+        provider_message_id: transaction_id.into_string(),
         evidence: Evidence {
+            // The movement as İYS sent it: its own consentDate even when capped above.
             raw: serde_json::to_value(m).unwrap_or_default(),
             ..Evidence::default()
         },
     })
+}
+
+/// A consent date from İYS later than `now` plus the skew the agent API allows, capped there.
+/// Left as it is, a change dated (say) 2099 would stay the newest word for ever: the citizen's
+/// later RET would never become current. Capping raises an alert (log `alert=` and a counter),
+/// because İYS sending such a date means something upstream is wrong.
+pub fn cap_future_consent(
+    consent_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+    brand_code: i64,
+    transaction_id: &str,
+) -> DateTime<Utc> {
+    let latest = latest_plausible(now);
+    if consent_at <= latest {
+        return consent_at;
+    }
+    metrics::counter!("iys_relay_iys_future_consent_dates_total").increment(1);
+    tracing::warn!(
+        alert = "iys_future_consent_date",
+        brand = brand_code,
+        transaction_id,
+        consent_date = %consent_at,
+        capped_to = %latest,
+        "İYS sent a consent date in the future; recorded at now + skew, the original kept as evidence"
+    );
+    latest
 }
 
 /// İYS's own record of an address (the single status query) as a ledger intent, for the audit
@@ -94,8 +126,12 @@ pub fn iys_record_intent(brand_code: i64, r: &StatusResponse) -> Option<ConsentI
         .as_deref()
         .and_then(from_iys)
         .or_else(|| r.creation_date.as_deref().and_then(from_iys))?;
-    let provider_message_id = match r.transaction_id.as_deref().map(str::trim) {
-        Some(t) if !t.is_empty() => t.to_string(),
+    let provider_message_id = match r
+        .transaction_id
+        .as_deref()
+        .and_then(|t| ProviderMessageId::parse(t.trim()).ok())
+    {
+        Some(t) => t.into_string(),
         _ => {
             let key = format!(
                 "{brand_code}|{}|{}|{}|{}|{}|{wire_source}",
@@ -173,8 +209,9 @@ impl IysSync {
                     }
                 };
                 report.pages += 1;
+                let now = self.iys.now();
                 for m in &page.list {
-                    let Some(intent) = movement_intent(brand, m) else {
+                    let Some(intent) = movement_intent(brand, m, now) else {
                         report.skipped += 1;
                         continue;
                     };
@@ -222,6 +259,12 @@ mod tests {
     use super::*;
     use crate::domain::{ConsentType, RecipientType, Status};
 
+    fn now() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-03-05T00:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
     fn movement(source: &str) -> Movement {
         Movement {
             consent_date: Some("2026-03-04 10:00:00".into()),
@@ -238,7 +281,7 @@ mod tests {
 
     #[test]
     fn citizen_movements_become_iys_intents() {
-        let i = movement_intent(7, &movement("IYS_KISAMESAJ")).unwrap();
+        let i = movement_intent(7, &movement("IYS_KISAMESAJ"), now()).unwrap();
         assert_eq!(i.source, Source::IysKisamesaj);
         assert_eq!(
             (i.provider.as_str(), i.provider_message_id.as_str()),
@@ -256,15 +299,45 @@ mod tests {
     #[test]
     fn own_and_unusable_movements_are_skipped() {
         assert!(
-            movement_intent(7, &movement("HS_MESAJ")).is_none(),
+            movement_intent(7, &movement("HS_MESAJ"), now()).is_none(),
             "never our own"
         );
         let mut m = movement("IYS_WEB");
         m.transaction_id = " ".into();
-        assert!(movement_intent(7, &m).is_none());
+        assert!(movement_intent(7, &m, now()).is_none());
         let mut m = movement("IYS_WEB");
         m.recipient = "ali@example.com".into();
-        assert!(movement_intent(7, &m).is_none(), "MESAJ needs a phone");
+        assert!(
+            movement_intent(7, &m, now()).is_none(),
+            "MESAJ needs a phone"
+        );
+    }
+
+    #[test]
+    fn future_consent_dates_are_capped_at_now_plus_skew_and_kept_as_evidence() {
+        let mut m = movement("IYS_WEB");
+        m.consent_date = Some("2099-01-01 00:00:00".into());
+        let i = movement_intent(7, &m, now()).unwrap();
+        assert_eq!(i.consent_at, latest_plausible(now()));
+        assert_eq!(i.evidence.raw["consentDate"], "2099-01-01 00:00:00");
+        // Within the skew the date stands as sent.
+        m.consent_date = Some(to_iys(now() + chrono::Duration::minutes(4)));
+        let i = movement_intent(7, &m, now()).unwrap();
+        assert_eq!(i.consent_at, now() + chrono::Duration::minutes(4));
+    }
+
+    #[test]
+    fn transaction_ids_that_are_no_dedupe_key_are_skipped() {
+        for bad in ["", "tx\0", "tx 1", &"a".repeat(200)] {
+            let mut m = movement("IYS_WEB");
+            m.transaction_id = bad.to_string();
+            assert!(movement_intent(7, &m, now()).is_none(), "{bad:?}");
+        }
+        let mut r = record(Some("IYS_WEB"), Some("tx\0"));
+        let hashed = iys_record_intent(7, &r).unwrap().provider_message_id;
+        assert!(hashed.starts_with("status:"), "{hashed}");
+        r.transaction_id = Some(" tx9 ".into());
+        assert_eq!(iys_record_intent(7, &r).unwrap().provider_message_id, "tx9");
     }
 
     fn record(source: Option<&str>, transaction_id: Option<&str>) -> StatusResponse {
@@ -327,7 +400,7 @@ mod tests {
     fn unknown_iys_sources_and_missing_dates_are_kept() {
         let mut m = movement("IYS_YENI_BIR_KANAL");
         m.consent_date = None;
-        let i = movement_intent(7, &m).unwrap();
+        let i = movement_intent(7, &m, now()).unwrap();
         assert_eq!(i.source, Source::IysWeb);
         assert_eq!(i.evidence.raw["source"], "IYS_YENI_BIR_KANAL");
         assert_eq!(

@@ -181,7 +181,7 @@ async fn reconcile_brand(
         let mut d = discrepancy(kind, &key, Some(&r.transaction_id), detail);
         d.iys_status = Some(r.status);
         if kind == Kind::MissingInLedger && apply {
-            match movement_intent(brand, r) {
+            match movement_intent(brand, r, ledger.clock().now()) {
                 Some(intent) => {
                     ledger.record(intent).await?;
                     d.applied = true;

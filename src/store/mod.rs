@@ -260,7 +260,15 @@ pub struct InboundMessage {
     pub raw: serde_json::Value,
 }
 
-/// A request the service could not accept, kept for review.
+/// What keeping a quarantine item did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuarantineKept {
+    pub id: i64,
+    /// Oldest rows dropped to stay under the total cap.
+    pub dropped: u64,
+}
+
+/// An authenticated request the service could not read, kept for review.
 #[derive(Debug, Clone)]
 pub struct QuarantineItem {
     pub received_at: DateTime<Utc>,
@@ -310,8 +318,18 @@ pub trait Store: ReportQueue + OpsStore + AuditStore + SmsStore + Send + Sync + 
     async fn job_for_event(&self, event_id: i64) -> Result<Option<ReportJob>, StoreError>;
     async fn queue_summary(&self, nearest: i64) -> Result<QueueSummary, StoreError>;
 
-    async fn quarantine(&self, item: &QuarantineItem) -> Result<i64, StoreError>;
+    /// Keeps `item` and, in the same transaction, drops the oldest rows until the kept bodies
+    /// total at most `max_total_bytes` (the new row always stays: callers cap a body below that).
+    async fn quarantine(
+        &self,
+        item: &QuarantineItem,
+        max_total_bytes: i64,
+    ) -> Result<QuarantineKept, StoreError>;
     async fn quarantine_count(&self) -> Result<i64, StoreError>;
+    /// Bytes of body the quarantine holds.
+    async fn quarantine_bytes(&self) -> Result<i64, StoreError>;
+    /// Drops rows received before `before`; returns how many.
+    async fn expire_quarantine(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
 
     /// Keeps a non-command inbound message; a redelivery (same provider id) is ignored.
     async fn keep_inbound(&self, msg: &InboundMessage) -> Result<(), StoreError> {

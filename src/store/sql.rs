@@ -12,8 +12,8 @@ use super::rows::{
     JOB_COLUMNS, STATE_COLUMNS, job_from_row, state_from_row, stored_event_from_row,
 };
 use super::{
-    AddressKey, Backend, ConsentState, InboundMessage, NewEvent, QuarantineItem, QueueSummary,
-    Readiness, RecordOutcome, ReportJob, StoreError, StoredEvent, postgres, sqlite,
+    AddressKey, Backend, ConsentState, InboundMessage, NewEvent, QuarantineItem, QuarantineKept,
+    QueueSummary, Readiness, RecordOutcome, ReportJob, StoreError, StoredEvent, postgres, sqlite,
 };
 use crate::domain::time::{from_ms, to_ms};
 use crate::domain::{ConsentType, RecipientType};
@@ -203,10 +203,15 @@ impl super::Store for SqlStore {
         })
     }
 
-    async fn quarantine(&self, item: &QuarantineItem) -> Result<i64, StoreError> {
+    async fn quarantine(
+        &self,
+        item: &QuarantineItem,
+        max_total_bytes: i64,
+    ) -> Result<QuarantineKept, StoreError> {
+        let mut tx = self.begin_write().await?;
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO quarantine (received_at_ms, route, reason, content_type, ip, body)
-             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+            "INSERT INTO quarantine (received_at_ms, route, reason, content_type, ip, body, body_bytes)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
         )
         .bind(to_ms(item.received_at))
         .bind(item.route.as_str())
@@ -214,15 +219,49 @@ impl super::Store for SqlStore {
         .bind(item.content_type.as_deref())
         .bind(item.ip.as_deref())
         .bind(item.body.clone())
-        .fetch_one(&self.write)
+        .bind(item.body.len() as i64)
+        .fetch_one(&mut *tx)
         .await?;
-        Ok(id)
+        // Newest first, a running total: every row past the cap goes, oldest first by
+        // construction. Only authenticated requests get here, so this stays rare.
+        let dropped = sqlx::query(
+            "DELETE FROM quarantine WHERE id IN (
+                 SELECT id FROM (
+                     SELECT id, SUM(body_bytes) OVER (ORDER BY id DESC) AS newer_bytes
+                     FROM quarantine
+                 ) kept WHERE newer_bytes > $1)",
+        )
+        .bind(max_total_bytes)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(QuarantineKept { id, dropped })
     }
 
     async fn quarantine_count(&self) -> Result<i64, StoreError> {
         Ok(sqlx::query_scalar("SELECT COUNT(*) FROM quarantine")
             .fetch_one(&self.read)
             .await?)
+    }
+
+    async fn quarantine_bytes(&self) -> Result<i64, StoreError> {
+        // SUM over BIGINT is NUMERIC on PostgreSQL: cast back so both backends return an integer.
+        Ok(sqlx::query_scalar(
+            "SELECT CAST(COALESCE(SUM(body_bytes), 0) AS BIGINT) FROM quarantine",
+        )
+        .fetch_one(&self.read)
+        .await?)
+    }
+
+    async fn expire_quarantine(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        Ok(
+            sqlx::query("DELETE FROM quarantine WHERE received_at_ms < $1")
+                .bind(to_ms(before))
+                .execute(&self.write)
+                .await?
+                .rows_affected(),
+        )
     }
 
     async fn inbound_count(&self) -> Result<i64, StoreError> {

@@ -12,8 +12,10 @@ use super::routing::SmsDirectory;
 use crate::app::AppState;
 use crate::config::Config;
 use crate::domain::keywords::{ParsedSms, SmsIntent, parse_sms};
+use crate::domain::provider_id::ProviderIdError;
 use crate::domain::{
-    Channel, ConsentIntent, ConsentType, Evidence, Recipient, RecipientType, Source, Status,
+    Channel, ConsentIntent, ConsentType, Evidence, ProviderMessageId, Recipient, RecipientType,
+    Source, Status,
 };
 use crate::ledger::LedgerError;
 use crate::providers::twilio::TwilioClient;
@@ -83,12 +85,38 @@ pub enum MoError {
     UnknownNumber(String),
     #[error("sender is not a valid phone number: {0}")]
     BadSender(crate::domain::recipient::RecipientError),
+    #[error("the provider's message id {0}")]
+    BadMessageId(ProviderIdError),
+    /// A time the business-day calendar cannot place (outside its years): the item is refused,
+    /// not the service.
+    #[error("the message time cannot be placed on the business-day calendar: {0}")]
+    TimeOutOfRange(crate::domain::calendar::CalendarError),
     #[error("too many messages from this sender; retry in {0:?}")]
     RateLimited(Duration),
     #[error(transparent)]
-    Ledger(#[from] LedgerError),
+    Ledger(LedgerError),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl MoError {
+    /// An authenticated message we could not read (kept in quarantine for review), as opposed
+    /// to a refusal (rate limit) or an outage.
+    pub fn is_unreadable(&self) -> bool {
+        matches!(
+            self,
+            MoError::UnknownNumber(_) | MoError::BadSender(_) | MoError::BadMessageId(_)
+        )
+    }
+}
+
+impl From<LedgerError> for MoError {
+    fn from(e: LedgerError) -> Self {
+        match e {
+            LedgerError::Calendar(c) => MoError::TimeOutOfRange(c),
+            other => MoError::Ledger(other),
+        }
+    }
 }
 
 /// What the service would do with `body` sent to `to`, without recording (for `parse-sms`).
@@ -124,8 +152,13 @@ pub fn reply_text(
     )
 }
 
+/// Every SMS adapter ends here, so the checks below hold for each provider, present or future.
 pub async fn handle(st: &AppState, m: MoInput) -> Result<MoOutcome, MoError> {
     let sms = &st.sms;
+    // The dedupe key reaches a unique index: the same refusal on both backends, before any IO.
+    let message_id = ProviderMessageId::parse(&m.message_id)
+        .map_err(MoError::BadMessageId)?
+        .into_string();
     let parsed = classify(sms, &m.to, &m.body)?;
     let sender = Recipient::parse_for(&m.from, ConsentType::Mesaj).map_err(MoError::BadSender)?;
     st.limits
@@ -158,7 +191,7 @@ pub async fn handle(st: &AppState, m: MoInput) -> Result<MoOutcome, MoError> {
                         // A provider's own receipt time is kept only when it is not in our future.
                         consent_at: m.received_at.map_or(now, |t| t.min(now)),
                         provider: m.provider.clone(),
-                        provider_message_id: m.message_id.clone(),
+                        provider_message_id: message_id.clone(),
                         evidence: Evidence {
                             raw: m.raw.clone(),
                             ip: m.ip.map(|i| i.to_string()),
@@ -174,10 +207,12 @@ pub async fn handle(st: &AppState, m: MoInput) -> Result<MoOutcome, MoError> {
                 st.ledger
                     .keep_inbound(InboundMessage {
                         provider: m.provider.clone(),
-                        provider_message_id: m.message_id.clone(),
+                        provider_message_id: message_id.clone(),
                         received_at: now,
                         sender: sender.as_str().to_string(),
-                        receiver: m.to.clone(),
+                        // The configured number it matched, not the raw field: a `To` with stray
+                        // bytes (a NUL) still matches by its digits but must not reach SQL.
+                        receiver: super::routing::normalise_number(&m.to),
                         intent: serde_json::to_value(parsed.intent)
                             .ok()
                             .and_then(|v| v.as_str().map(str::to_string))

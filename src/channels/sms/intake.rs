@@ -65,20 +65,31 @@ impl ItemAnswer {
     }
 }
 
-/// The client address of a webhook request that passed the per-IP limit and the size check
-/// (an oversized body is quarantined); otherwise the response to send.
+/// The per-IP limit and the body of a push, read up to the hard limit: nothing is stored yet,
+/// since the request is not authenticated.
 pub async fn admit(
     st: &AppState,
-    route: &str,
     headers: &HeaderMap,
     peer: Option<std::net::SocketAddr>,
-    body: &[u8],
-) -> Result<Option<IpAddr>, axum::response::Response> {
-    use axum::response::IntoResponse;
+    body: axum::body::Body,
+) -> Result<(Option<IpAddr>, axum::body::Bytes), axum::response::Response> {
     let ip = crate::http::request_meta::client_ip(&st.config.server, headers, peer);
     if let Err(wait) = st.limits.check_webhook_ip(ip) {
         return Err(crate::http::ratelimit::too_many_requests(wait));
     }
+    let body = crate::channels::twilio_request::read_body(body).await?;
+    Ok((ip, body))
+}
+
+/// After authentication: a body over `server.max_body_bytes` is refused and kept for review.
+pub async fn within_body_limit(
+    st: &AppState,
+    route: &str,
+    headers: &HeaderMap,
+    ip: Option<IpAddr>,
+    body: &[u8],
+) -> Result<(), axum::response::Response> {
+    use axum::response::IntoResponse;
     if body.len() > st.config.server.max_body_bytes {
         quarantine::keep(st, route, "payload too large", headers, ip, body).await;
         return Err(crate::error::ApiError::new(
@@ -88,7 +99,7 @@ pub async fn admit(
         )
         .into_response());
     }
-    Ok(ip)
+    Ok(())
 }
 
 /// Why a provider's time was not used as the consent time.

@@ -3,12 +3,12 @@
 //! provider does not re-send a batch for one bad message; 503 only when nothing could be stored.
 
 use axum::Json;
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 
-use super::intake::{Origin, admit, intake};
+use super::intake::{Origin, admit, intake, within_body_limit};
 use super::providers;
 use crate::app::AppState;
 use crate::error::ApiError;
@@ -22,7 +22,7 @@ pub async fn push(
     Path(name): Path<String>,
     peer: Peer,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
     handle(st, name, None, peer, headers, body).await
 }
@@ -32,7 +32,7 @@ pub async fn push_with_token(
     Path((name, token)): Path<(String, String)>,
     peer: Peer,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
     handle(st, name, Some(token), peer, headers, body).await
 }
@@ -43,11 +43,11 @@ async fn handle(
     token: Option<String>,
     Peer(peer): Peer,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
     let route = format!("{ROUTE}/{name}");
-    let ip = match admit(&st, &route, &headers, peer, &body).await {
-        Ok(ip) => ip,
+    let (ip, body) = match admit(&st, &headers, peer, body).await {
+        Ok(v) => v,
         Err(r) => return r,
     };
     let Some(provider) = st.sms.providers.get(&name).cloned() else {
@@ -62,7 +62,11 @@ async fn handle(
         signature,
         &body,
     ) {
+        quarantine::refused_unauthenticated(&route, e.code);
         return e.into_response();
+    }
+    if let Err(r) = within_body_limit(&st, &route, &headers, ip, &body).await {
+        return r;
     }
     let items = match providers::parse_push(
         provider.config.kind,

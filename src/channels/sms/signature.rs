@@ -17,8 +17,14 @@ type HmacSha1 = Hmac<Sha1>;
 
 /// The base64 signature Twilio would send for this request.
 pub fn twilio_signature(auth_token: &str, url: &str, params: &[(String, String)]) -> String {
+    signature_over(auth_token, url, &as_bytes(params))
+}
+
+/// The signature over parameters as raw bytes: a request whose parameters are not UTF-8 can
+/// still be authenticated before anything is decided about keeping it.
+fn signature_over(auth_token: &str, url: &str, params: &[(&[u8], &[u8])]) -> String {
     // Sorting by key (not by `key+value`) matters when a key prefixes another: `Sid`/`SidAccount`.
-    let mut sorted: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    let mut sorted: BTreeMap<&[u8], BTreeSet<&[u8]>> = BTreeMap::new();
     for (k, v) in params {
         sorted.entry(k).or_default().insert(v);
     }
@@ -27,11 +33,18 @@ pub fn twilio_signature(auth_token: &str, url: &str, params: &[(String, String)]
     mac.update(url.as_bytes());
     for (k, values) in sorted {
         for v in values {
-            mac.update(k.as_bytes());
-            mac.update(v.as_bytes());
+            mac.update(k);
+            mac.update(v);
         }
     }
     STANDARD.encode(mac.finalize().into_bytes())
+}
+
+fn as_bytes(params: &[(String, String)]) -> Vec<(&[u8], &[u8])> {
+    params
+        .iter()
+        .map(|(k, v)| (k.as_bytes(), v.as_bytes()))
+        .collect()
 }
 
 /// Checks a form/GET webhook. For GET, pass the raw URL (with its query) and no params.
@@ -41,9 +54,29 @@ pub fn validate_twilio(
     params: &[(String, String)],
     header: &str,
 ) -> bool {
+    validate_over(auth_token, url, &as_bytes(params), header)
+}
+
+fn validate_over(auth_token: &str, url: &str, params: &[(&[u8], &[u8])], header: &str) -> bool {
     url_variants(url)
         .iter()
-        .any(|u| ct_eq_str(&twilio_signature(auth_token, u, params), header))
+        .any(|u| ct_eq_str(&signature_over(auth_token, u, params), header))
+}
+
+/// [`validate_twilio_any`] over parameters as raw bytes (see [`form_params_raw`]).
+pub fn validate_twilio_raw_any(
+    tokens: &[String],
+    url: &str,
+    params: &[(Vec<u8>, Vec<u8>)],
+    header: &str,
+) -> bool {
+    let params: Vec<(&[u8], &[u8])> = params
+        .iter()
+        .map(|(k, v)| (k.as_slice(), v.as_slice()))
+        .collect();
+    tokens
+        .iter()
+        .any(|t| validate_over(t, url, &params, header))
 }
 
 /// Checks a JSON webhook: the signature covers the URL only (which carries `bodySHA256`), and
@@ -89,20 +122,37 @@ pub fn validate_twilio_json_any(
 
 /// Decodes an `application/x-www-form-urlencoded` body into the pairs the signature is over
 /// (`+` → space, `%2B` → `+`), keeping repeated keys. Invalid UTF-8 (raw or percent-encoded) is
-/// an error, not replacement characters: such a request goes to quarantine as it was sent.
+/// an error, not replacement characters: such a request is refused, and quarantined as it was
+/// sent once its signature (over [`form_params_raw`]) checks out.
 pub fn form_params(raw_body: &[u8]) -> Result<Vec<(String, String)>, std::str::Utf8Error> {
-    let text = std::str::from_utf8(raw_body)?;
-    let decode = |s: &str| -> Result<String, std::str::Utf8Error> {
-        let spaced = s.replace('+', " ");
-        percent_encoding::percent_decode_str(&spaced)
-            .decode_utf8()
-            .map(|c| c.into_owned())
+    form_params_raw(raw_body)
+        .into_iter()
+        .map(|(k, v)| {
+            let text = |b: Vec<u8>| String::from_utf8(b).map_err(|e| e.utf8_error());
+            Ok((text(k)?, text(v)?))
+        })
+        .collect()
+}
+
+/// The same pairs as raw bytes; never fails (a bad `%` escape stays as sent, as in
+/// `form_urlencoded`).
+pub fn form_params_raw(raw_body: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let decode = |s: &[u8]| -> Vec<u8> {
+        let spaced: Vec<u8> = s
+            .iter()
+            .map(|&b| if b == b'+' { b' ' } else { b })
+            .collect();
+        percent_encoding::percent_decode(&spaced).collect()
     };
-    text.split('&')
+    raw_body
+        .split(|&b| b == b'&')
         .filter(|p| !p.is_empty())
         .map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            Ok((decode(k)?, decode(v)?))
+            let (k, v) = match pair.iter().position(|&b| b == b'=') {
+                Some(i) => (&pair[..i], &pair[i + 1..]),
+                None => (pair, &pair[..0]),
+            };
+            (decode(k), decode(v))
         })
         .collect()
 }
@@ -215,6 +265,31 @@ mod tests {
         );
         assert!(form_params(b"Body=%FF").is_err());
         assert!(form_params(&[b'B', b'=', 0xff]).is_err());
+    }
+
+    #[test]
+    fn raw_signatures_authenticate_bodies_that_are_not_utf8() {
+        let tokens = vec![TOKEN.to_string()];
+        // Same bytes, same signature: the raw check agrees with the published vector.
+        let body = b"Digits=1234&To=%2B18005551212&From=%2B14158675309\
+&Caller=%2B14158675309&CallSid=CA1234567890ABCDE";
+        assert!(validate_twilio_raw_any(
+            &tokens,
+            URL,
+            &form_params_raw(body),
+            V1
+        ));
+        // A body with bytes that are not UTF-8 can be signed and checked all the same.
+        let odd = b"Body=%FF%FE&From=%2B905321234567&Raw=\xff";
+        let raw = form_params_raw(odd);
+        assert_eq!(raw[0].1, vec![0xff, 0xfe]);
+        let params: Vec<(&[u8], &[u8])> = raw.iter().map(|(k, v)| (&k[..], &v[..])).collect();
+        let sig = signature_over(TOKEN, URL, &params);
+        assert!(validate_twilio_raw_any(&tokens, URL, &raw, &sig));
+        assert!(!validate_twilio_raw_any(&tokens, URL, &raw, V1));
+        assert!(!validate_twilio_raw_any(&["other".into()], URL, &raw, &sig));
+        // A stray `%` stays as sent, as form_urlencoded leaves it.
+        assert_eq!(form_params_raw(b"a=%zz%")[0].1, b"%zz%".to_vec());
     }
 
     #[test]

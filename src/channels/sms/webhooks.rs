@@ -2,14 +2,14 @@
 //! Turkish providers (HMAC or Basic auth, JSON reply).
 
 use axum::Json;
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 
 use super::generic::{verify_basic, verify_hmac_sha256};
 use super::inbound::{self, MoError, MoInput};
-use super::intake::{Origin, admit, intake};
+use super::intake::{Origin, admit, intake, within_body_limit};
 use crate::app::AppState;
 use crate::channels::twilio_request::{TwilioRequest, twiml_response};
 use crate::channels::twiml;
@@ -28,6 +28,12 @@ fn mo_error_response(e: &MoError) -> Response {
         }
         MoError::BadSender(_) => {
             ApiError::unprocessable("invalid_sender", e.to_string()).into_response()
+        }
+        MoError::BadMessageId(_) => {
+            ApiError::unprocessable("invalid_message_id", e.to_string()).into_response()
+        }
+        MoError::TimeOutOfRange(_) => {
+            ApiError::unprocessable("time_out_of_range", e.to_string()).into_response()
         }
         MoError::RateLimited(wait) => too_many_requests(*wait),
         MoError::Ledger(_) | MoError::Store(_) => {
@@ -77,7 +83,7 @@ pub async fn twilio(State(st): State<AppState>, req: TwilioRequest) -> Response 
             twiml_response(doc.to_xml())
         }
         Err(e) => {
-            if matches!(e, MoError::UnknownNumber(_) | MoError::BadSender(_)) {
+            if e.is_unreadable() {
                 let raw = req.raw_json().to_string();
                 quarantine::keep(
                     &st,
@@ -128,16 +134,23 @@ pub async fn generic(
     State(st): State<AppState>,
     Peer(peer): Peer,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
-    let ip = match admit(&st, GENERIC_ROUTE, &headers, peer, &body).await {
-        Ok(ip) => ip,
+    let (ip, body) = match admit(&st, &headers, peer, body).await {
+        Ok(v) => v,
         Err(r) => return r,
     };
+    // Authenticate before anything is kept: a stranger's request is counted, never stored.
     let provider = match authenticate(&st, &headers, &body) {
         Ok(p) => p,
-        Err(e) => return e.into_response(),
+        Err(e) => {
+            quarantine::refused_unauthenticated(GENERIC_ROUTE, e.code);
+            return e.into_response();
+        }
     };
+    if let Err(r) = within_body_limit(&st, GENERIC_ROUTE, &headers, ip, &body).await {
+        return r;
+    }
     let items = match super::providers::generic::parse_push(&body) {
         Ok(items) => items,
         Err(e) => {

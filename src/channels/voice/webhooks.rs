@@ -14,14 +14,14 @@ use super::{CALL_ROUTE, IvrSettings, rejected_twiml, turn};
 use crate::app::AppState;
 use crate::channels::twilio_request::{TwilioRequest, twiml_response};
 use crate::channels::twiml;
-use crate::domain::{Channel, ConsentIntent, Evidence, RecipientType, Source};
+use crate::domain::{Channel, ConsentIntent, Evidence, ProviderMessageId, RecipientType, Source};
 use crate::error::ApiError;
 use crate::http::quarantine;
 use crate::ledger::{LedgerError, Recorded};
 
 /// The dedupe namespace of IVR movements (with `"{CallSid}:{TYPE}:{STATUS}"`).
 pub const PROVIDER: &str = "twilio-voice";
-/// Longest CallSid we accept (Twilio's are 34 chars; SignalWire's are UUIDs).
+/// Longest CallSid shown in a status log line (Twilio's are 34 chars; SignalWire's are UUIDs).
 const MAX_SID_LEN: usize = 64;
 
 /// Incoming call: greets, identifies the caller and offers the first menu. A business's own
@@ -31,8 +31,9 @@ pub async fn incoming(State(st): State<AppState>, uri: Uri, req: TwilioRequest) 
     if is_outbound(&req) {
         return outbound_entry(&st, &uri, &req, Entry::Announce).await;
     }
-    let Some(sid) = call_sid(&st, &req).await else {
-        return missing_call_sid();
+    let sid = match call_sid(&st, &req).await {
+        Ok(sid) => sid,
+        Err(refused) => return refused,
     };
     let to = req
         .param("To")
@@ -102,8 +103,9 @@ fn query_param(uri: &Uri, name: &str) -> Option<String> {
 }
 
 async fn outbound_entry(st: &AppState, uri: &Uri, req: &TwilioRequest, entry: Entry) -> Response {
-    let Some(sid) = call_sid(st, req).await else {
-        return missing_call_sid();
+    let sid = match call_sid(st, req).await {
+        Ok(sid) => sid,
+        Err(refused) => return refused,
     };
     let s = settings(st, req, uri);
     let grant = match query_param(uri, GRANT_PARAM) {
@@ -155,8 +157,9 @@ async fn outbound_entry(st: &AppState, uri: &Uri, req: &TwilioRequest, entry: En
 
 /// Every later turn: the Gather action (with `Digits`) or the timeout redirect (without).
 pub async fn gather(State(st): State<AppState>, uri: Uri, req: TwilioRequest) -> Response {
-    let Some(sid) = call_sid(&st, &req).await else {
-        return missing_call_sid();
+    let sid = match call_sid(&st, &req).await {
+        Ok(sid) => sid,
+        Err(refused) => return refused,
     };
     let token = query_param(&uri, "t");
     let input = Input::from_digits(req.param("Digits"));
@@ -310,26 +313,27 @@ fn settings(st: &AppState, req: &TwilioRequest, uri: &Uri) -> IvrSettings {
     st.config.voice.settings(base)
 }
 
-/// The CallSid, or None (quarantined) when missing or implausible.
-async fn call_sid(st: &AppState, req: &TwilioRequest) -> Option<String> {
+/// The CallSid, or the refusal (the request quarantined) when missing or not a valid provider id.
+async fn call_sid(st: &AppState, req: &TwilioRequest) -> Result<String, Response> {
     let sid = req
         .param("CallSid")
-        .filter(|s| !s.is_empty() && s.len() <= MAX_SID_LEN);
-    if sid.is_none() {
+        .ok_or_else(|| "CallSid is required".to_string())
+        .and_then(|s| {
+            ProviderMessageId::parse(s)
+                .map(ProviderMessageId::into_string)
+                .map_err(|e| format!("CallSid {e}"))
+        });
+    if let Err(reason) = &sid {
         let raw = req.raw_json().to_string();
         quarantine::keep(
             st,
             CALL_ROUTE,
-            "missing or invalid CallSid",
+            reason,
             &HeaderMap::new(),
             req.ip,
             raw.as_bytes(),
         )
         .await;
     }
-    sid.map(str::to_string)
-}
-
-fn missing_call_sid() -> Response {
-    ApiError::bad_request("missing_parameters", "CallSid is required").into_response()
+    sid.map_err(|reason| ApiError::bad_request("invalid_call_sid", reason).into_response())
 }
