@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the README's first command literally (`cargo run -- serve`, embedded defaults: SQLite
-# under ./data and the built-in İYS simulator) and waits until it answers /readyz, then stops it.
+# under ./data and the built-in İYS simulator), waits until it answers /readyz, runs schemathesis
+# against it with its own /openapi.json, then stops it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! command -v curl >/dev/null; then
@@ -14,6 +15,8 @@ for _ in $(seq 1 300); do
   if curl -fsS localhost:8080/readyz >/dev/null 2>&1; then
     grep -q "BUILT-IN SIMULATOR" "$log" || { echo "no simulator banner" >&2; cat "$log" >&2; exit 1; }
     echo "cargo run -- serve: ready on :8080, simulator banner shown"
+    bash .ci/schemathesis.sh http://127.0.0.1:8080
+    kill -0 "$pid" || { echo "the service died under schemathesis" >&2; cat "$log" >&2; exit 1; }
     exit 0
   fi
   if ! kill -0 "$pid" 2>/dev/null; then

@@ -15,12 +15,17 @@ pub struct ApiError {
     pub message: String,
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
+/// The body of every error answer (also the OpenAPI document's `ErrorBody`).
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = ErrorBody)]
+pub struct Body<'a> {
     code: &'a str,
     message: &'a str,
     request_id: String,
 }
+
+/// `Body` as the OpenAPI document names it.
+pub type ErrorBody = Body<'static>;
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {

@@ -148,6 +148,12 @@ async fn invalid_requests_get_4xx_and_record_nothing(store: TestStore) {
             "consent_at_in_future",
         ),
         (with("surprise", json!(1)), 422, "invalid_body"),
+        // serde would read the fields by position from an array.
+        (
+            json!(["demo", "ARAMA", "RET", "+905321234567", null, "PBX-1", "a"]),
+            422,
+            "invalid_body",
+        ),
     ];
     for (b, status, code) in cases {
         let (s, r) = post(&app, &b, None).await;

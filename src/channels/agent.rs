@@ -41,7 +41,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/agent/consents/{recipient}", get(lookup))
 }
 
-#[derive(Debug, Deserialize, Serialize)]
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AgentConsentRequest {
     /// Brand key or İYS brand code; optional when one brand is configured.
@@ -64,7 +64,7 @@ pub struct AgentConsentRequest {
     pub consent_at: Option<DateTime<Utc>>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AgentConsentResponse {
     pub event_id: i64,
     pub duplicate: bool,
@@ -136,6 +136,19 @@ pub fn check_consent_at(
 }
 
 /// `POST /v1/agent/consents`: 201 with the event, 200 when it was already recorded.
+#[utoipa::path(
+    post, path = "/v1/agent/consents", tag = "agent",
+    summary = "Record a consent or rejection a caller gave an agent",
+    request_body = AgentConsentRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "dedupe key for retries")),
+    responses(
+        (status = 201, description = "recorded", body = AgentConsentResponse),
+        (status = 200, description = "already recorded (a retry)", body = AgentConsentResponse),
+        crate::http::openapi::WriteErrors,
+        (status = 409, description = "the same key was used for another movement", body = crate::error::ErrorBody)
+    ),
+    security(("bearer" = []))
+)]
 pub async fn record(
     State(st): State<AppState>,
     ApiCaller(caller): ApiCaller,
@@ -256,8 +269,9 @@ pub(crate) async fn same_movement(
         && ev.status == status)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct AgentLookupQuery {
     pub brand: Option<String>,
     #[serde(default)]
@@ -265,7 +279,7 @@ pub struct AgentLookupQuery {
 }
 
 /// One event on the agent's screen (no raw evidence).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct EventSummary {
     pub id: i64,
     #[serde(rename = "type")]
@@ -293,7 +307,7 @@ impl From<StoredEvent> for EventSummary {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AgentLookup {
     pub recipient: String,
     pub brand_code: i64,
@@ -305,6 +319,16 @@ pub struct AgentLookup {
 }
 
 /// `GET /v1/agent/consents/{recipient}?brand=`
+#[utoipa::path(
+    get, path = "/v1/agent/consents/{recipient}", tag = "agent",
+    summary = "A caller on the agent's screen: the answers per type and the latest movements",
+    params(("recipient" = String, Path, description = "phone (any Turkish form) or e-mail"), AgentLookupQuery),
+    responses(
+        (status = 200, description = "answers and recent events", body = AgentLookup),
+        crate::http::openapi::ReadErrors
+    ),
+    security(("bearer" = []))
+)]
 pub async fn lookup(
     State(st): State<AppState>,
     _caller: ApiCaller,

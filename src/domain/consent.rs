@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 macro_rules! wire_enum {
     ($(#[$m:meta])* $name:ident { $($variant:ident = $wire:literal),+ $(,)? }) => {
         $(#[$m])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
         pub enum $name { $( #[serde(rename = $wire)] $variant ),+ }
 
         impl $name {

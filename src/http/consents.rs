@@ -14,8 +14,9 @@ use crate::store::AddressKey;
 
 pub const MAX_BULK: usize = 1000;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct LookupQuery {
     /// Brand key (`demo`) or İYS brand code; optional when only one brand is configured.
     pub brand: Option<String>,
@@ -39,6 +40,16 @@ pub fn resolve_brand<'a>(st: &'a AppState, brand: Option<&str>) -> Result<&'a Br
     }
 }
 
+#[utoipa::path(
+    get, path = "/v1/consents/{recipient}", tag = "suppression",
+    summary = "May brand B send type T to this person?",
+    params(("recipient" = String, Path, description = "phone (any Turkish form) or e-mail"), LookupQuery),
+    responses(
+        (status = 200, description = "the answer, from the current-state table", body = SuppressionAnswer),
+        crate::http::openapi::ReadErrors
+    ),
+    security(("bearer" = []))
+)]
 pub async fn lookup(
     State(st): State<AppState>,
     _caller: ApiCaller,
@@ -63,7 +74,7 @@ pub async fn lookup(
     Ok(Json(answer))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CheckRequest {
     pub brand: Option<String>,
@@ -74,13 +85,13 @@ pub struct CheckRequest {
     pub recipients: Vec<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct InvalidRecipient {
     pub index: usize,
     pub error: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CheckResponse {
     /// One answer per valid input, in input order (normalised recipient in each).
     pub results: Vec<SuppressionAnswer>,
@@ -88,6 +99,16 @@ pub struct CheckResponse {
     pub invalid: Vec<InvalidRecipient>,
 }
 
+#[utoipa::path(
+    post, path = "/v1/consents/check", tag = "suppression",
+    summary = "May we send? For up to 1000 recipients, answered in input order",
+    request_body = CheckRequest,
+    responses(
+        (status = 200, description = "one answer per valid input; invalid inputs by index", body = CheckResponse),
+        crate::http::openapi::WriteErrors
+    ),
+    security(("bearer" = []))
+)]
 pub async fn check(
     State(st): State<AppState>,
     _caller: ApiCaller,

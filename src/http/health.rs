@@ -8,11 +8,24 @@ use serde_json::{Value, json};
 use crate::app::AppState;
 
 /// The process is up.
+#[utoipa::path(
+    get, path = "/healthz", tag = "health",
+    summary = "Liveness: the process answers",
+    responses((status = 200, description = "alive", body = Object))
+)]
 pub async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
 /// The database answers and every migration is applied.
+#[utoipa::path(
+    get, path = "/readyz", tag = "health",
+    summary = "Readiness: the database answers and every migration is applied",
+    responses(
+        (status = 200, description = "ready", body = Object),
+        (status = 503, description = "not ready (database or migrations)", body = Object)
+    )
+)]
 pub async fn readyz(State(st): State<AppState>) -> (StatusCode, Json<Value>) {
     match st.ledger.store().readiness().await {
         Ok(r) if r.is_ready() => (

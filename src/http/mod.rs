@@ -5,6 +5,7 @@ pub mod auth;
 pub mod consents;
 pub mod health;
 pub mod json;
+pub mod openapi;
 pub mod quarantine;
 pub mod ratelimit;
 pub mod request_meta;
@@ -19,6 +20,7 @@ pub fn router(state: AppState) -> Router {
     let max_body = state.config.server.max_body_bytes;
     Router::new()
         .route("/healthz", get(health::healthz))
+        .route("/openapi.json", get(openapi::document))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(crate::metrics::scrape))
         .route("/v1/consents/check", post(consents::check))

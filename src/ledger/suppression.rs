@@ -12,7 +12,7 @@ pub struct SuppressionPolicy {
     pub require_iys_confirmation: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum MaySend {
     Yes,
@@ -24,7 +24,7 @@ pub enum MaySend {
     PendingIysRegistration,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct SuppressionAnswer {
     pub recipient: String,
     pub brand_code: i64,

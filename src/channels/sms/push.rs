@@ -17,6 +17,22 @@ use crate::http::request_meta::Peer;
 
 const ROUTE: &str = "/webhooks/sms";
 
+#[utoipa::path(
+    post, path = "/webhooks/sms/{name}", tag = "webhooks",
+    summary = "A configured provider's inbound SMS push (Netgsm, Verimor, İleti Merkezi, generic), in its own format",
+    params(("name" = String, Path, description = "the [[sms.providers]] name")),
+    request_body(content = Object, description = "the provider's own push body (JSON or form)"),
+    responses(
+        (status = 200, description = "one result per item (a bad item carries its own 4xx status)", body = Object),
+        (status = 400, description = "malformed request, unknown or missing brand", body = crate::error::ErrorBody),
+        (status = 401, description = "missing or wrong credentials", body = crate::error::ErrorBody),
+        (status = 403, description = "credentials refused", body = crate::error::ErrorBody),
+        (status = 404, description = "no such provider", body = crate::error::ErrorBody),
+        (status = 413, description = "body too large", body = crate::error::ErrorBody),
+        (status = 429, description = "rate limit; see Retry-After", body = crate::error::ErrorBody),
+        (status = 503, description = "storage or a dependency is unavailable; retry", body = crate::error::ErrorBody)
+    )
+)]
 pub async fn push(
     State(st): State<AppState>,
     Path(name): Path<String>,

@@ -130,6 +130,22 @@ fn authenticate(st: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Strin
 
 /// Generic JSON MO webhook (one object or an array). Answers per message, with the reply text
 /// the provider should send (and queues it for `sms.outbound` when that is configured).
+#[utoipa::path(
+    post, path = "/webhooks/generic/sms", tag = "webhooks",
+    summary = "Inbound SMS from a generic JSON provider: one object, an array, or {messages: [...]}",
+    description = "Authenticated by X-Signature (HMAC-SHA256 of the raw body) or HTTP Basic, per [[sms.generic]] / [[sms.providers]] kind = generic. Every item gets its own result.",
+    request_body(content = Object, content_type = "application/json"),
+    responses(
+        (status = 200, description = "one result per item (a bad item carries its own 4xx status)", body = Object),
+        (status = 400, description = "malformed request, unknown or missing brand", body = crate::error::ErrorBody),
+        (status = 401, description = "missing or wrong credentials", body = crate::error::ErrorBody),
+        (status = 403, description = "credentials refused", body = crate::error::ErrorBody),
+        (status = 413, description = "body too large", body = crate::error::ErrorBody),
+        (status = 429, description = "rate limit; see Retry-After", body = crate::error::ErrorBody),
+        (status = 503, description = "storage or a dependency is unavailable; retry", body = crate::error::ErrorBody)
+    ),
+    security(("hmac" = []), ("basic" = []))
+)]
 pub async fn generic(
     State(st): State<AppState>,
     Peer(peer): Peer,

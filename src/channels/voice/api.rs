@@ -45,7 +45,7 @@ pub fn routes() -> Router<AppState> {
         .route(PBX_ROUTE, post(pbx_opt_out))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GrantRequest {
     /// Brand key or İYS brand code; optional when one brand is configured.
@@ -60,7 +60,7 @@ pub struct GrantRequest {
     pub valid_days: Option<u32>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct GrantResponse {
     pub brand_code: i64,
     /// The value of the `o` query parameter.
@@ -73,6 +73,16 @@ pub struct GrantResponse {
 }
 
 /// `POST /v1/voice/outbound-grants`: a signed dialer parameter and the two URLs carrying it.
+#[utoipa::path(
+    post, path = "/v1/voice/outbound-grants", tag = "voice",
+    summary = "A signed dialer parameter for opting out inside an outbound call",
+    request_body = GrantRequest,
+    responses(
+        (status = 200, description = "the grant and the two URLs carrying it", body = GrantResponse),
+        crate::http::openapi::WriteErrors
+    ),
+    security(("bearer" = []))
+)]
 pub async fn grant(
     State(st): State<AppState>,
     ApiCaller(caller): ApiCaller,
@@ -118,7 +128,7 @@ pub async fn grant(
 
 /// The fields a dialplan sends (form-encoded, as `curl --data-urlencode` and Asterisk's
 /// `CURL()` do; JSON works too).
-#[derive(Debug, Default, Deserialize, Serialize)]
+#[derive(Debug, Default, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PbxOptOut {
     /// The person called, in any Turkish form (`05321234567`, `+905321234567`).
@@ -139,7 +149,7 @@ pub struct PbxOptOut {
     pub lang: Option<Lang>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PbxRecorded {
     #[serde(rename = "type")]
     pub consent_type: ConsentType,
@@ -147,7 +157,7 @@ pub struct PbxRecorded {
     pub duplicate: bool,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PbxResponse {
     pub result: &'static str,
     pub recorded: Vec<PbxRecorded>,
@@ -194,6 +204,21 @@ fn parse_pbx_body(headers: &HeaderMap, body: &[u8]) -> Result<PbxOptOut, ApiErro
 }
 
 /// `POST /v1/voice/pbx/opt-outs`: 201 recorded, 200 already recorded for this call id.
+#[utoipa::path(
+    post, path = "/v1/voice/pbx/opt-outs", tag = "voice",
+    summary = "A PBX reports a confirmed key-press refusal (idempotent by call_id)",
+    request_body(content(
+        (PbxOptOut = "application/x-www-form-urlencoded"),
+        (PbxOptOut = "application/json")
+    )),
+    responses(
+        (status = 201, description = "recorded", body = PbxResponse),
+        (status = 200, description = "already recorded for this call_id", body = PbxResponse),
+        crate::http::openapi::WriteErrors,
+        (status = 409, description = "the same call_id was used for another callee or brand", body = crate::error::ErrorBody)
+    ),
+    security(("bearer" = []))
+)]
 pub async fn pbx_opt_out(
     State(st): State<AppState>,
     ApiCaller(caller): ApiCaller,

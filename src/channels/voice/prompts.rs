@@ -10,7 +10,9 @@ use serde::{Deserialize, Serialize};
 const PROMPTS_TOML: &str = include_str!("../../../voice-prompts/prompts.toml");
 
 /// Caller language. Turkish first; English on request (key 0 in the main menu).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, utoipa::ToSchema,
+)]
 pub enum Lang {
     #[default]
     #[serde(rename = "tr")]

@@ -22,7 +22,7 @@ pub const BULK_BODY_LIMIT: usize = 4 * 1024 * 1024;
 pub const LIST_UNSUBSCRIBE_POST: &str = "List-Unsubscribe=One-Click";
 const MAX_CAMPAIGN_CHARS: usize = 100;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MintRequest {
     /// Brand key or İYS brand code; optional when only one brand is configured.
@@ -36,7 +36,7 @@ pub struct MintRequest {
     pub campaign: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BulkMintRequest {
     pub brand: Option<String>,
@@ -49,7 +49,7 @@ pub struct BulkMintRequest {
     pub recipients: Vec<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct MintedLink {
     pub url: String,
     pub link_id: i64,
@@ -62,7 +62,7 @@ pub struct MintedLink {
     pub list_unsubscribe_post: Option<&'static str>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct BulkItem {
     /// Position in the request's `recipients`.
     pub index: usize,
@@ -72,7 +72,7 @@ pub struct BulkItem {
     pub link: MintedLink,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct BulkMintResponse {
     pub links: Vec<BulkItem>,
     /// Inputs that are not valid recipients for this type (by index; the value is not echoed).
@@ -180,6 +180,16 @@ impl<'a> Minter<'a> {
 
 /// `POST /v1/links`: one link; minting the same (brand, recipient, type, campaign) again
 /// returns the same URL.
+#[utoipa::path(
+    post, path = "/v1/links", tag = "links",
+    summary = "Mint one rejection-only short link",
+    request_body = MintRequest,
+    responses(
+        (status = 200, description = "the link (the same one again for the same address and campaign)", body = MintedLink),
+        crate::http::openapi::WriteErrors
+    ),
+    security(("bearer" = []))
+)]
 pub async fn mint(
     State(st): State<AppState>,
     _caller: ApiCaller,
@@ -202,6 +212,16 @@ pub async fn mint(
 
 /// `POST /v1/links/bulk`: up to `links.max_bulk` recipients of one brand, type and campaign,
 /// minted in one transaction.
+#[utoipa::path(
+    post, path = "/v1/links/bulk", tag = "links",
+    summary = "Mint links for a campaign in one transaction",
+    request_body = BulkMintRequest,
+    responses(
+        (status = 200, description = "one link per valid recipient; invalid inputs by index", body = BulkMintResponse),
+        crate::http::openapi::WriteErrors
+    ),
+    security(("bearer" = []))
+)]
 pub async fn mint_bulk(
     State(st): State<AppState>,
     _caller: ApiCaller,
