@@ -391,3 +391,68 @@ on_both_backends!(
     netgsm_reads_a_long_gap_in_30_day_windows,
     a_message_pulled_after_its_deadline_is_kept_and_alerted,
 );
+
+/// p50 and p99 of `d`, in milliseconds.
+fn percentiles(mut d: Vec<std::time::Duration>) -> (f64, f64) {
+    d.sort();
+    let at = |q: f64| d[((d.len() as f64 * q).ceil() as usize).saturating_sub(1)];
+    let ms = |x: std::time::Duration| x.as_secs_f64() * 1000.0;
+    (ms(at(0.50)), ms(at(0.99)))
+}
+
+/// A RET at the provider → in the ledger, measured (not asserted: a benchmark, not a timed test).
+/// Push: the Verimor fake posts one message and the relay has answered 200, i.e. recorded it.
+/// Pull: one poll that finds one new message (and re-reads the overlap); a pulled RET waits for
+/// the next poll on top of that, up to `poll.interval_seconds`.
+/// `cargo test --test sms_provider_workers -- --ignored --nocapture ret_to_ledger`
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark: prints figures for BENCHMARKS.md"]
+async fn ret_to_ledger_push_and_pull() {
+    const N: usize = 200;
+    for backend in ["sqlite", "postgres"] {
+        let fresh = || async {
+            match backend {
+                "sqlite" => Some(common::sqlite().await),
+                _ => common::postgres().await,
+            }
+        };
+        let (Some(s), Some(t)) = (fresh().await, fresh().await) else {
+            continue;
+        };
+        let x = world(s.store.clone(), "verimor", VERIMOR_NUMBER).await;
+        let mut push = Vec::with_capacity(N);
+        for i in 0..N {
+            let from = format!("9053250{i:05}");
+            let now = x.w.now();
+            x.fake.verimor_receive(&from, "908501234567", "RET", now);
+            let started = std::time::Instant::now();
+            assert_eq!(x.fake.deliver_pushes(&x.push_url, now).await, 1);
+            push.push(started.elapsed());
+            assert_eq!(x.rets(&format!("+{from}")).await.len(), 1);
+            x.w.clock.advance(Duration::seconds(1));
+        }
+        let y = world(t.store.clone(), "netgsm", "+908503050000").await;
+        y.poller().run_once().await.unwrap();
+        let mut pull = Vec::with_capacity(N);
+        for i in 0..N {
+            let from = format!("53260{i:05}");
+            y.fake.netgsm_receive(
+                &from,
+                "8503050000",
+                "RET",
+                y.w.now() - Duration::seconds(30),
+            );
+            let started = std::time::Instant::now();
+            let r = y.poller().run_once().await.unwrap();
+            pull.push(started.elapsed());
+            assert_eq!(r.taken, 1, "{r:?}");
+            y.w.clock.advance(Duration::minutes(1));
+        }
+        let (p50, p99) = percentiles(push);
+        let (q50, q99) = percentiles(pull);
+        println!(
+            "{backend}: push (Verimor fake → 200, recorded) N={N}: p50 {p50:.1} ms, p99 {p99:.1} ms; \
+             one poll finding one new RET (Netgsm fake) N={N}: p50 {q50:.1} ms, p99 {q99:.1} ms"
+        );
+    }
+}
