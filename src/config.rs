@@ -526,4 +526,56 @@ mod tests {
         assert!(err.contains("requests_per_second"), "{err}");
         assert!(err.contains("iys.push"), "{err}");
     }
+
+    #[test]
+    fn sms_provider_problems_are_named() {
+        let load = |provider: &str| {
+            let toml = format!(
+                "[[sms.numbers]]\nnumber = \"+908501234567\"\nbrands = [\"demo\"]\n\
+                 [[sms.providers]]\n{provider}\n"
+            );
+            Config::from_figment(
+                Figment::from(Toml::string(DEFAULT_TOML)).merge(Toml::string(&toml)),
+            )
+        };
+        let good = "name = \"vm\"\nkind = \"verimor\"\nnumbers = [\"08501234567\"]\n\
+                    path_token = \"0123456789abcdef\"\nallowed_ips = [\"203.0.113.0/24\"]";
+        load(good).expect("the baseline is valid");
+        let netgsm = "name = \"ng\"\nkind = \"netgsm\"\napi_user = \"u\"\napi_secret = \"p\"";
+        let cases = [
+            (
+                good.replace("\"vm\"", "\"vm/1\""),
+                "name must be letters, digits, - or _",
+            ),
+            (
+                good.replace("0123456789abcdef", "short"),
+                "path_token must be at least 16 characters",
+            ),
+            (
+                good.replace("203.0.113.0/24", "203.0.113.0/33"),
+                "allowed_ips \"203.0.113.0/33\" is not an IP or CIDR block",
+            ),
+            (
+                good.replace("08501234567", "08509999999"),
+                "number \"08509999999\" is not listed in sms.numbers",
+            ),
+            (
+                format!("{netgsm}\npoll = {{ initial_lookback_hours = 721 }}"),
+                "poll.initial_lookback_hours is at most 720 for Netgsm",
+            ),
+            (
+                format!("{good}\nhmac_secret = \"shared\""),
+                "hmac_secret is for kind = \"generic\" (verimor signs nothing)",
+            ),
+        ];
+        load(&format!(
+            "{netgsm}\npoll = {{ initial_lookback_hours = 720 }}"
+        ))
+        .expect("30 days is allowed");
+        for (provider, want) in cases {
+            let err = load(&provider).expect_err(want).to_string();
+            assert!(err.contains(want), "{provider}\n→ {err}");
+            assert!(err.contains("sms.providers \""), "{err}");
+        }
+    }
 }

@@ -9,88 +9,12 @@ mod common;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
-use common::sim_world::SimWorld;
-use common::sms_fakes::{FakeProviders, SECRET, USER};
+use common::sms_world::{SENDERS, World, world};
 use iys_relay::channels::sms::poller::ProviderPoller;
 use iys_relay::domain::Status;
 use iys_relay::store::{JobState, Store};
 
-const TOKEN: &str = "push-token-0123456789";
-const SENDERS: [&str; 3] = ["+905321111111", "+905322222222", "+905323333333"];
-
-fn toml(kind: &str, number: &str, fake: &str) -> String {
-    format!(
-        r#"
-[[sms.numbers]]
-number = "{number}"
-brands = ["demo"]
-
-[[sms.providers]]
-name = "{kind}"
-kind = "{kind}"
-numbers = ["{number}"]
-path_token = "{TOKEN}"
-api_user = "{USER}"
-api_secret = "{SECRET}"
-api_base_url = "{fake}"
-reply_from = "DEMO"
-poll = {{ interval_seconds = 60, overlap_seconds = 900, initial_lookback_hours = 72 }}
-"#
-    )
-}
-
-struct World {
-    w: SimWorld,
-    fake: FakeProviders,
-    push_url: String,
-}
-
-async fn world(store: Arc<dyn Store>, kind: &str, number: &str) -> World {
-    let fake = FakeProviders::start().await;
-    let w = SimWorld::start(
-        store,
-        "2026-11-23 10:00:00",
-        &toml(kind, number, &fake.base),
-    )
-    .await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let push_url = format!(
-        "http://{}/webhooks/sms/{kind}/{TOKEN}",
-        listener.local_addr().unwrap()
-    );
-    let router = w
-        .app
-        .router()
-        .into_make_service_with_connect_info::<std::net::SocketAddr>();
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    // Each sender holds an ONAY at İYS already, so each RET has something to revoke.
-    for s in SENDERS {
-        let e = w
-            .record(&format!("pre-{s}"), s, Status::Onay, Duration::minutes(5))
-            .await;
-        w.reporter().run_once().await.unwrap();
-        assert_eq!(w.job_state(e).await, JobState::Done);
-    }
-    w.clock.advance(Duration::minutes(1));
-    World { w, fake, push_url }
-}
-
 impl World {
-    fn poller(&self) -> &ProviderPoller {
-        &self.w.app.sms_pollers[0]
-    }
-
-    /// The relay is unreachable for `minutes`; the provider's pushes (if any) fail meanwhile.
-    async fn outage(&self, minutes: i64, mut during: impl FnMut(i64, DateTime<Utc>)) {
-        for m in 0..minutes {
-            during(m, self.w.now());
-            self.fake
-                .deliver_pushes("http://127.0.0.1:9/down", self.w.now())
-                .await;
-            self.w.clock.advance(Duration::minutes(1));
-        }
-    }
-
     /// Every RET is recorded once with the provider's time, reported before its deadline, and
     /// answered once through the provider.
     async fn assert_each_ret_once(
@@ -101,13 +25,7 @@ impl World {
         let store = &self.w.store;
         let mut deadlines = Vec::new();
         for (s, t) in SENDERS.iter().zip(times) {
-            let rets: Vec<_> = store
-                .events_for_recipient(s)
-                .await
-                .unwrap()
-                .into_iter()
-                .filter(|e| e.status == Status::Ret)
-                .collect();
+            let rets = self.rets(s).await;
             assert_eq!(rets.len(), 1, "{s}: recorded exactly once");
             // Providers give whole seconds.
             assert_eq!(

@@ -5,6 +5,7 @@ pub mod faulty_iys;
 pub mod procs;
 pub mod sim_world;
 pub mod sms_fakes;
+pub mod sms_world;
 pub mod voice;
 
 use std::sync::Arc;

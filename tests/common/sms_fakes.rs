@@ -2,13 +2,14 @@
 //! API user guide; Netgsm REST v2 openapi.json and SDK fixtures; İleti Merkezi API pages), with
 //! their own formats and checks: nothing here uses the relay's adapters. One server holds all
 //! three: the pull APIs, the send APIs (recording what was sent), and Verimor's push sender
-//! with its documented retries (three more tries, five minutes apart, then never again).
+//! with its documented retries (three more tries, five minutes apart, then never again). It also
+//! holds a Twilio-style send API (`Messages.json`, Twilio's REST error body) for `sms.outbound`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -19,6 +20,8 @@ use serde_json::{Value, json};
 
 pub const USER: &str = "908501234567";
 pub const SECRET: &str = "api-secret-123";
+/// The auth token the Twilio-style send API accepts (any account SID).
+pub const TWILIO_TOKEN: &str = "outbound-twilio-token";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sent {
@@ -44,6 +47,12 @@ struct Inner {
     sent: Vec<Sent>,
     requests: HashMap<&'static str, u32>,
     next_id: i64,
+    /// Statuses the next send requests answer with instead of sending (an outage, a refusal).
+    send_failures: VecDeque<u16>,
+    /// Each Netgsm inbox query's window, as the fake read its parameters.
+    netgsm_windows: Vec<(DateTime<Utc>, DateTime<Utc>)>,
+    /// Numbers that replied STOP at Twilio: a send to them is refused with 21610.
+    twilio_unsubscribed: HashSet<String>,
 }
 
 #[derive(Clone)]
@@ -86,6 +95,10 @@ impl FakeProviders {
             .route("/sms/rest/v2/send", post(netgsm_send))
             .route("/v1/get-inbox/json", post(ileti_inbox))
             .route("/v1/send-sms/json", post(ileti_send))
+            .route(
+                "/2010-04-01/Accounts/{sid}/Messages.json",
+                post(twilio_send),
+            )
             .with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -177,6 +190,28 @@ impl FakeProviders {
         ));
     }
 
+    /// The next send requests (any provider) answer with `statuses`, one each, and send nothing.
+    pub fn fail_next_sends(&self, statuses: &[u16]) {
+        self.inner
+            .lock()
+            .unwrap()
+            .send_failures
+            .extend(statuses.iter().copied());
+    }
+
+    pub fn netgsm_windows(&self) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
+        self.inner.lock().unwrap().netgsm_windows.clone()
+    }
+
+    /// `e164` replied STOP to the Twilio sender.
+    pub fn twilio_unsubscribe(&self, e164: &str) {
+        self.inner
+            .lock()
+            .unwrap()
+            .twilio_unsubscribed
+            .insert(e164.to_string());
+    }
+
     pub fn sent(&self) -> Vec<Sent> {
         self.inner.lock().unwrap().sent.clone()
     }
@@ -196,6 +231,12 @@ type St = State<Arc<Mutex<Inner>>>;
 
 fn count(g: &mut Inner, endpoint: &'static str) {
     *g.requests.entry(endpoint).or_default() += 1;
+}
+
+/// A scripted failure for this send request, if one is due.
+fn scripted_failure(g: &mut Inner) -> Option<Response> {
+    let status = StatusCode::from_u16(g.send_failures.pop_front()?).unwrap();
+    Some((status, status.canonical_reason().unwrap_or("error")).into_response())
 }
 
 async fn verimor_inbox(State(s): St, Query(q): Query<HashMap<String, String>>) -> Response {
@@ -237,6 +278,9 @@ async fn verimor_inbox(State(s): St, Query(q): Query<HashMap<String, String>>) -
 async fn verimor_send(State(s): St, Json(b): Json<Value>) -> Response {
     let mut g = s.lock().unwrap();
     count(&mut g, "verimor_send");
+    if let Some(r) = scripted_failure(&mut g) {
+        return r;
+    }
     if b["username"] != USER || b["password"] != SECRET {
         return (StatusCode::UNAUTHORIZED, "Geçersiz kullanıcı adı/şifre").into_response();
     }
@@ -280,6 +324,7 @@ async fn netgsm_inbox(
     ) else {
         return err("80");
     };
+    g.netgsm_windows.push((f, t));
     if t - f > Duration::days(30) {
         return err("60");
     }
@@ -298,6 +343,9 @@ async fn netgsm_inbox(
 async fn netgsm_send(State(s): St, headers: HeaderMap, Json(b): Json<Value>) -> Response {
     let mut g = s.lock().unwrap();
     count(&mut g, "netgsm_send");
+    if let Some(r) = scripted_failure(&mut g) {
+        return r;
+    }
     if !basic_ok(&headers) {
         return (
             StatusCode::NOT_ACCEPTABLE,
@@ -357,6 +405,9 @@ async fn ileti_inbox(State(s): St, Json(b): Json<Value>) -> Response {
 async fn ileti_send(State(s): St, Json(b): Json<Value>) -> Response {
     let mut g = s.lock().unwrap();
     count(&mut g, "ileti_send");
+    if let Some(r) = scripted_failure(&mut g) {
+        return r;
+    }
     if !ileti_auth(&b) {
         return (
             StatusCode::UNAUTHORIZED,
@@ -376,5 +427,64 @@ async fn ileti_send(State(s): St, Json(b): Json<Value>) -> Response {
         text: o["message"]["text"].as_str().unwrap_or("").into(),
     });
     Json(json!({"response": {"status": ileti_status(200, "İşlem başarılı"), "order": {"id": format!("{}", 9000 + g.sent.len())}}}))
+        .into_response()
+}
+
+/// Twilio's Messages resource: form `To`, `From`, `Body`, Basic `AccountSid:AuthToken`; 201 with
+/// the message, or Twilio's error body (`code`, `message`, `more_info`, `status`).
+async fn twilio_send(
+    State(s): St,
+    Path(sid): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let mut g = s.lock().unwrap();
+    count(&mut g, "twilio_send");
+    let error = |status: StatusCode, code: i64, message: &str| {
+        (
+            status,
+            Json(json!({"code": code, "message": message,
+                "more_info": format!("https://www.twilio.com/docs/errors/{code}"),
+                "status": status.as_u16()})),
+        )
+            .into_response()
+    };
+    let want = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{sid}:{TWILIO_TOKEN}"))
+    );
+    if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(want.as_str()) {
+        return error(StatusCode::UNAUTHORIZED, 20003, "Authenticate");
+    }
+    if let Some(r) = scripted_failure(&mut g) {
+        return r;
+    }
+    let form: HashMap<String, String> = form_urlencoded::parse(&body).into_owned().collect();
+    let (Some(to), Some(from), Some(text)) = (form.get("To"), form.get("From"), form.get("Body"))
+    else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            21604,
+            "A 'To' phone number is required.",
+        );
+    };
+    if g.twilio_unsubscribed.contains(to) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            21610,
+            "Attempt to send to unsubscribed recipient",
+        );
+    }
+    g.sent.push(Sent {
+        provider: "twilio",
+        from: from.clone(),
+        to: to.clone(),
+        text: text.clone(),
+    });
+    let n = g.sent.len();
+    (
+        StatusCode::CREATED,
+        Json(json!({"sid": format!("SM{n:032}"), "status": "queued", "to": to})),
+    )
         .into_response()
 }

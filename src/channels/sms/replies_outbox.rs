@@ -8,6 +8,7 @@ use chrono::Duration;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use super::config::ProviderKind;
 use crate::app::AppState;
 use crate::domain::Recipient;
 use crate::providers::{ApiFailure, SmsApi};
@@ -22,18 +23,23 @@ const BATCH: i64 = 50;
 
 /// The API and sender header replies of `provider` go out with.
 pub fn sender_for(st: &AppState, provider: &str) -> Option<(Arc<dyn SmsApi>, String)> {
-    if let Some(p) = st.sms.providers.get(provider) {
-        let from = p.config.reply_from.clone().filter(|f| !f.is_empty())?;
-        return Some((p.api.clone()?, from));
-    }
-    // `[[sms.generic]]` providers reply through `sms.outbound`, as they always have.
-    let generic = st.config.sms.generic.iter().any(|g| g.name == provider);
-    match (&st.sms.outbound, &st.config.sms.outbound) {
-        (Some(client), Some(cfg)) if generic => Some((
+    let outbound = || match (&st.sms.outbound, &st.config.sms.outbound) {
+        (Some(client), Some(cfg)) => Some((
             Arc::new(client.clone()) as Arc<dyn SmsApi>,
             cfg.from.clone(),
         )),
         _ => None,
+    };
+    match st.sms.providers.get(provider) {
+        // The generic JSON kind has no send API of its own: like `[[sms.generic]]` providers
+        // it replies through `sms.outbound`, as the generic format's documentation promises.
+        Some(p) if p.config.kind == ProviderKind::Generic => outbound(),
+        Some(p) => {
+            let from = p.config.reply_from.clone().filter(|f| !f.is_empty())?;
+            Some((p.api.clone()?, from))
+        }
+        None if st.config.sms.generic.iter().any(|g| g.name == provider) => outbound(),
+        None => None,
     }
 }
 
