@@ -52,7 +52,10 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let request_id = uuid::Uuid::now_v7().to_string();
+        // The id of the request being answered, as in its X-Request-Id header and log lines; a
+        // fresh one only when built outside a request.
+        let request_id =
+            crate::http::request_id::current().unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
         if self.status.is_server_error() {
             // The detail goes to the log with the request id; the client gets only the id.
             tracing::error!(%request_id, code = self.code, detail = %self.message, "request failed");
