@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use crate::ledger::LedgerError;
 use crate::store::StoreError;
+use crate::telemetry::chain;
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -79,7 +80,7 @@ impl From<StoreError> for ApiError {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "storage_unavailable",
-            e.to_string(),
+            chain(&e).to_string(),
         )
     }
 }
@@ -96,7 +97,7 @@ impl From<LedgerError> for ApiError {
             _ => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "storage_unavailable",
-                e.to_string(),
+                chain(&e).to_string(),
             ),
         }
     }
