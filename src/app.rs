@@ -1,5 +1,6 @@
 //! Wiring: application state, router, background workers, graceful shutdown.
 
+use crate::telemetry::chain;
 use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
@@ -136,7 +137,7 @@ impl App {
         tokio::spawn(async move {
             tokio::select! {
                 r = serving.serve(listener) => if let Err(e) = r {
-                    tracing::error!(error = %e, "the İYS simulator stopped");
+                    tracing::error!(error = %chain(&e), "the İYS simulator stopped");
                 },
                 _ = token.cancelled() => {}
             }

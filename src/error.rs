@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use crate::ledger::LedgerError;
 use crate::store::StoreError;
+use crate::telemetry::chain;
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -57,7 +58,10 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let request_id = uuid::Uuid::now_v7().to_string();
+        // The id of the request being answered, as in its X-Request-Id header and log lines; a
+        // fresh one only when built outside a request.
+        let request_id =
+            crate::http::request_id::current().unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
         if self.status.is_server_error() {
             // The detail goes to the log with the request id; the client gets only the id.
             tracing::error!(%request_id, code = self.code, detail = %self.message, "request failed");
@@ -81,7 +85,7 @@ impl From<StoreError> for ApiError {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "storage_unavailable",
-            e.to_string(),
+            chain(&e).to_string(),
         )
     }
 }
@@ -98,7 +102,7 @@ impl From<LedgerError> for ApiError {
             _ => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "storage_unavailable",
-                e.to_string(),
+                chain(&e).to_string(),
             ),
         }
     }

@@ -3,6 +3,7 @@
 //! Counters are incremented where things happen; queue and audit gauges are read from the store
 //! at scrape time, so every replica reports the shared state and no background job is needed.
 
+use crate::telemetry::chain;
 use std::sync::OnceLock;
 use std::time::Instant;
 
@@ -25,7 +26,7 @@ pub fn install() -> Option<&'static PrometheusHandle> {
                     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
                 ])
                 .and_then(|b| b.install_recorder())
-                .map_err(|e| tracing::warn!(error = %e, "metrics recorder not installed"))
+                .map_err(|e| tracing::warn!(error = %chain(&e), "metrics recorder not installed"))
                 .ok()
         })
         .as_ref()
@@ -82,7 +83,7 @@ pub async fn scrape(State(st): State<AppState>) -> Response {
             metrics::gauge!("iys_relay_calendar_days_left")
                 .set(st.ledger.calendar().days_of_coverage_left(now.date_naive()) as f64);
         }
-        Err(e) => tracing::warn!(error = %e, "metrics: queue summary unavailable"),
+        Err(e) => tracing::warn!(error = %chain(&e), "metrics: queue summary unavailable"),
     }
     // The audit's shared row: 0 means no full sweep has finished yet.
     match st.ledger.store().audit_progress().await {
@@ -91,7 +92,7 @@ pub async fn scrape(State(st): State<AppState>) -> Response {
                 .set(p.sweep_finished_at.map_or(0.0, |t| t.timestamp() as f64));
             metrics::gauge!("iys_relay_audit_divergent_addresses").set(p.sweep_divergent as f64);
         }
-        Err(e) => tracing::warn!(error = %e, "metrics: audit progress unavailable"),
+        Err(e) => tracing::warn!(error = %chain(&e), "metrics: audit progress unavailable"),
     }
     handle.run_upkeep();
     (

@@ -63,3 +63,60 @@ pub fn init(format: LogFormat) {
         LogFormat::Pretty => builder.compact().try_init(),
     };
 }
+
+/// An error with its causes, `outer: cause: root cause`, for a log field (`error = %chain(&e)`).
+/// A plain `%e` shows only the outer message, and the cause (the refused connection under "error
+/// sending request", the SQL error under "storage failed") is what an operator needs. A cause
+/// whose text the message already contains (`#[error("...: {0}")]` over a `#[source]`) is not
+/// repeated.
+pub fn chain<'a>(e: &'a (dyn std::error::Error + 'a)) -> Chain<'a> {
+    Chain(e)
+}
+
+pub struct Chain<'a>(&'a (dyn std::error::Error + 'a));
+
+impl std::fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut shown = self.0.to_string();
+        let mut cause = self.0.source();
+        while let Some(c) = cause {
+            let text = c.to_string();
+            if !shown.contains(&text) {
+                shown.push_str(": ");
+                shown.push_str(&text);
+            }
+            cause = c.source();
+        }
+        f.write_str(&shown)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::chain;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("outer")]
+    struct Outer(#[source] Middle);
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("middle: {0}")]
+    struct Middle(#[source] std::io::Error);
+
+    #[test]
+    fn a_chain_shows_every_cause_once() {
+        let e = Outer(Middle(std::io::Error::other("connection refused")));
+        assert_eq!(e.to_string(), "outer");
+        assert_eq!(chain(&e).to_string(), "outer: middle: connection refused");
+    }
+
+    #[test]
+    fn a_failed_ledger_commit_keeps_the_store_error() {
+        let store = crate::store::StoreError::Corrupt("no outcome".into());
+        let e = crate::ledger::LedgerError::Commit(std::sync::Arc::new(store));
+        assert_eq!(
+            chain(&e).to_string(),
+            "the ledger commit failed: stored data is not valid: no outcome"
+        );
+    }
+}

@@ -136,6 +136,8 @@ async fn stored(app: &TestApp) -> [i64; 5] {
 struct Answer {
     status: u16,
     content_type: String,
+    /// The X-Request-Id response header.
+    request_id: Option<String>,
     body: Vec<u8>,
 }
 
@@ -177,6 +179,7 @@ async fn send(
             return Answer {
                 status: 413,
                 content_type: "(connection closed while sending)".into(),
+                request_id: None,
                 body: Vec::new(),
             };
         }
@@ -189,10 +192,16 @@ async fn send(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_string();
+    let request_id = resp
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     let body = resp.bytes().await.map(|b| b.to_vec()).unwrap_or_default();
     Answer {
         status,
         content_type,
+        request_id,
         body,
     }
 }
@@ -200,6 +209,7 @@ async fn send(
 /// No 5xx; a 4xx carries a reason: the JSON error shape, or a page (the short-link pages).
 fn check(label: &str, a: &Answer) {
     assert!(a.status < 500, "{label}: {} {:?}", a.status, a.json());
+    check_request_id(label, a);
     if a.status < 400 {
         return;
     }
@@ -221,6 +231,26 @@ fn check(label: &str, a: &Answer) {
             a.status,
             a.content_type,
             String::from_utf8_lossy(&a.body)
+        );
+    }
+}
+
+/// Every answer names its request, and an error body names the same one as the header.
+fn check_request_id(label: &str, a: &Answer) {
+    if a.content_type == "(connection closed while sending)" {
+        return;
+    }
+    let id = a.request_id.as_deref();
+    assert!(
+        id.is_some_and(|i| !i.is_empty()),
+        "{label}: {} without X-Request-Id",
+        a.status
+    );
+    if a.status >= 400 && a.content_type.starts_with("application/json") {
+        assert_eq!(
+            a.json()["request_id"].as_str(),
+            id,
+            "{label}: the body's request_id is not the header's"
         );
     }
 }
@@ -767,8 +797,10 @@ async fn framework_errors_have_the_service_body(store: TestStore) {
     }
     let resp = r.send().await.unwrap();
     assert_eq!(resp.status(), 431);
+    let header_id = resp.headers()["x-request-id"].to_str().unwrap().to_string();
     let v: Value = resp.json().await.unwrap();
     assert_eq!(v["code"], "headers_too_large");
+    assert_eq!(v["request_id"], header_id.as_str());
     // A head beyond hyper's own buffer: hyper answers 431 itself, with no body (documented in
     // src/http/uniform.rs), and keeps serving.
     let hyper_431 = raw_request(
@@ -909,7 +941,143 @@ async fn the_quarantine_is_bounded_and_expires(store: TestStore) {
     assert!(text.contains("iys_relay_quarantine_dropped_total{reason=\"expired\"}"));
 }
 
+/// The request id: a caller's acceptable one is kept, anything else replaced by a fresh UUID v7;
+/// the answer echoes it, an error body names it, and the request's log lines carry it.
+async fn request_ids_follow_the_request(store: TestStore) {
+    let app = app(store).await;
+    let bearer = ("authorization", format!("Bearer {API_TOKEN}"));
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    let id = |what: &str| format!("crm-{what}-{run}");
+    let with_id = |what: &str| vec![("x-request-id", id(what))];
+
+    // Kept and echoed: on a success, the framework's refusals and a handler's refusal.
+    let ok = send(&app, "GET", "/healthz", &with_id("ok"), vec![]).await;
+    assert_eq!((ok.status, ok.request_id), (200, Some(id("ok"))));
+    let mut bearer_and_id = with_id("check");
+    bearer_and_id.push(bearer.clone());
+    bearer_and_id.push(("content-type", JSON.into()));
+    let lookup = format!("/v1/consents/{PHONE}?type=MESAJ");
+    // (method, path, headers with the id first, body, status)
+    type Case<'a> = (&'a str, &'a str, Vec<(&'a str, String)>, Vec<u8>, u16);
+    let cases: Vec<Case<'_>> = vec![
+        ("GET", "/no/such/route", with_id("404"), vec![], 404),
+        ("DELETE", "/v1/consents/check", with_id("405"), vec![], 405),
+        (
+            "POST",
+            "/v1/consents/check",
+            bearer_and_id,
+            vec![b' '; 100_000],
+            413,
+        ),
+        ("GET", &lookup, with_id("401"), vec![], 401),
+    ];
+    for (method, path, headers, body, status) in cases {
+        let expected = headers[0].1.clone();
+        let a = send(&app, method, path, &headers, body).await;
+        check(&format!("{method} {path}"), &a);
+        assert_eq!(a.status, status, "{method} {path}: {:?}", a.json());
+        assert_eq!(a.request_id.as_deref(), Some(expected.as_str()));
+    }
+
+    // Replaced: too long, not visible ASCII (tab, space, a quote, bytes beyond ASCII), repeated.
+    let too_long = "a".repeat(65);
+    let hostile: Vec<Vec<&[u8]>> = vec![
+        vec![too_long.as_bytes()],
+        vec![b"a\tb"],
+        vec![b"a b"],
+        vec![b"x\" level=ERROR msg=\"forged"],
+        vec![b"id-\xc3\xbc"],
+        vec![b"one", b"two"],
+    ];
+    for values in hostile {
+        let mut r = UNPOOLED.get(format!("{}/no/such/route", app.base));
+        for v in &values {
+            r = r.header(
+                "x-request-id",
+                reqwest::header::HeaderValue::from_bytes(v).unwrap(),
+            );
+        }
+        let resp = r.send().await.unwrap();
+        let given = resp.headers()["x-request-id"].to_str().unwrap().to_string();
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(body["request_id"], given.as_str());
+        let fresh = uuid::Uuid::parse_str(&given)
+            .unwrap_or_else(|_| panic!("{values:?} was kept as {given:?}"));
+        assert_eq!(fresh.get_version_num(), 7, "{given}");
+    }
+    let a = send(
+        &app,
+        "GET",
+        "/healthz",
+        &[("x-request-id", "a".repeat(64))],
+        vec![],
+    )
+    .await;
+    assert_eq!(a.request_id, Some("a".repeat(64)), "64 characters are kept");
+
+    // A 5xx: the store loses the table the answer reads. The body names the request and keeps
+    // the cause to itself; the log line of the failure carries the id and the cause.
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&app._store.url).await.expect("pool");
+    sqlx::query("ALTER TABLE consent_state RENAME TO consent_state_gone")
+        .execute(&pool)
+        .await
+        .expect("rename");
+    pool.close().await;
+    let mut h = with_id("503");
+    h.push(bearer.clone());
+    let failed = send(&app, "GET", &lookup, &h, vec![]).await;
+    assert_eq!(failed.status, 503, "{:?}", failed.json());
+    check_request_id("503", &failed);
+    assert_eq!(failed.request_id, Some(id("503")));
+    let message = failed.json()["message"].as_str().unwrap_or("").to_string();
+    assert!(!message.contains("consent_state"), "{message}");
+
+    let logs = logs();
+    let lines_of = |what: &str| -> Vec<String> {
+        let id = id(what);
+        logs.lines()
+            .filter(|l| l.contains(&id))
+            .map(str::to_string)
+            .collect()
+    };
+    let ok_lines = lines_of("ok");
+    assert!(
+        ok_lines
+            .iter()
+            .any(|l| l.contains("route=/healthz") && l.contains("status=200")),
+        "{ok_lines:#?}"
+    );
+    let failed_lines = lines_of("503");
+    assert!(
+        failed_lines.iter().any(|l| l.contains("request failed")
+            && l.contains("route=/v1/consents/{recipient}")
+            && l.contains("consent_state")),
+        "the failure's line with its cause: {failed_lines:#?}"
+    );
+    assert!(
+        lines_of("404")
+            .iter()
+            .any(|l| l.contains("route=unmatched") && l.contains("status=404")),
+        "{logs}"
+    );
+    assert!(
+        !logs.contains("?type=MESAJ"),
+        "a query string reached the log"
+    );
+    assert_no_pii_in_logs();
+    // The metrics inside the id layers still see the route pattern, not the number.
+    let metrics = send(&app, "GET", "/metrics", &[], vec![]).await;
+    let text = String::from_utf8_lossy(&metrics.body);
+    assert!(
+        text.contains(r#"route="/v1/consents/{recipient}",method="GET",status="503""#),
+        "{text}"
+    );
+    assert!(!text.contains(PHONE_DIGITS));
+}
+
 app_on_both_backends!(
+    request_ids_follow_the_request,
     unauthenticated_requests_store_nothing,
     authenticated_hostile_input_is_refused_with_a_reason,
     framework_errors_have_the_service_body,

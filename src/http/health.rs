@@ -1,5 +1,6 @@
 //! Liveness and readiness probes.
 
+use crate::telemetry::chain;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -37,7 +38,7 @@ pub async fn readyz(State(st): State<AppState>) -> (StatusCode, Json<Value>) {
             Json(json!({"status": "migrations_pending", "database": r})),
         ),
         Err(e) => {
-            tracing::warn!(error = %e, "readiness check failed");
+            tracing::warn!(error = %chain(&e), "readiness check failed");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
                 Json(json!({"status": "database_unreachable"})),

@@ -8,6 +8,7 @@ pub mod json;
 pub mod openapi;
 pub mod quarantine;
 pub mod ratelimit;
+pub mod request_id;
 pub mod request_meta;
 pub mod uniform;
 
@@ -18,7 +19,7 @@ use crate::app::AppState;
 
 pub fn router(state: AppState) -> Router {
     let max_body = state.config.server.max_body_bytes;
-    Router::new()
+    let routes = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/openapi.json", get(openapi::document))
         .route("/readyz", get(health::readyz))
@@ -29,10 +30,11 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::channels::voice::routes())
         .merge(crate::channels::web::routes())
         .merge(crate::iys::push::routes())
-        // Layers wrap every route above and the fallback: keep them last. The error shape is
-        // outermost: it also answers the header limit, before any route runs.
+        // Layers wrap every route above and the fallback: keep them last. Inside the request id
+        // and its span, the error shape is outermost: it also answers the header limit, before
+        // any route runs, and its body carries the id.
         .layer(axum::middleware::from_fn(crate::metrics::track))
         .layer(axum::extract::DefaultBodyLimit::max(max_body))
-        .layer(axum::middleware::from_fn(uniform::uniform_errors))
-        .with_state(state)
+        .layer(axum::middleware::from_fn(uniform::uniform_errors));
+    request_id::wrap(routes).with_state(state)
 }

@@ -4,6 +4,7 @@
 //! are logged (no body, no parameters) and counted, so a stranger cannot fill the database or
 //! take SQLite's single writer from real webhooks.
 
+use crate::telemetry::chain;
 use std::sync::Arc;
 
 use axum::http::HeaderMap;
@@ -94,7 +95,7 @@ pub async fn keep(
             );
         }
         Err(e) => {
-            tracing::error!(error = %e, route, reason, "could not quarantine a refused request")
+            tracing::error!(error = %chain(&e), route, reason, "could not quarantine a refused request")
         }
     }
 }
@@ -151,7 +152,7 @@ impl QuarantineExpiry {
         tokio::spawn(async move {
             loop {
                 if let Err(e) = self.run_once().await {
-                    tracing::warn!(error = %e, "quarantine expiry failed; retrying next round");
+                    tracing::warn!(error = %chain(&e), "quarantine expiry failed; retrying next round");
                 }
                 tokio::select! {
                     _ = shutdown.cancelled() => break,

@@ -12,6 +12,7 @@
 //!
 //! Addresses with open report jobs are skipped: the reporter is still working on them.
 
+use crate::telemetry::chain;
 use std::collections::HashSet;
 use std::sync::Arc;
 
@@ -324,7 +325,7 @@ impl Auditor {
             Ok(list) => list,
             Err(CallError::Store(e)) => return Err(e.into()),
             Err(CallError::Iys(e)) => {
-                tracing::warn!(brand, recipient_type = %rt, consent_type = %ct, error = %e,
+                tracing::warn!(brand, recipient_type = %rt, consent_type = %ct, error = %chain(&e),
                     "İYS multi-status query failed; these addresses are checked next round");
                 report.unchecked += entries.len();
                 return Ok(());
@@ -577,7 +578,7 @@ impl Auditor {
         tokio::spawn(async move {
             loop {
                 if let Err(e) = self.round().await {
-                    tracing::error!(error = %e, "İYS audit round failed");
+                    tracing::error!(error = %chain(&e), "İYS audit round failed");
                 }
                 tokio::select! {
                     _ = shutdown.cancelled() => break,

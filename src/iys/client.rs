@@ -4,6 +4,7 @@
 //! other retries belong to the caller, guided by [`IysError::class`]. Every HTTP attempt (token
 //! requests included) is reported to the optional [`CallObserver`].
 
+use crate::telemetry::chain;
 use std::collections::HashSet;
 use std::fmt;
 use std::sync::Arc;
@@ -113,7 +114,7 @@ impl IysClient {
             .timeout(cfg.timeout)
             .connect_timeout(cfg.timeout.min(Duration::from_secs(10)))
             .build()
-            .map_err(|e| IysError::other(IysErrorKind::Network, e.to_string()))?;
+            .map_err(|e| IysError::other(IysErrorKind::Network, chain(&e).to_string()))?;
         Ok(Self {
             http,
             cfg,
@@ -520,8 +521,9 @@ fn transport_error(e: reqwest::Error) -> IysError {
     } else {
         IysErrorKind::Network
     };
-    // Without the URL: it holds nothing secret, but the detail stays short.
-    IysError::other(kind, e.without_url().to_string())
+    // Without the URL: it holds nothing secret, but the detail stays short. With the causes:
+    // "error sending request" alone does not say refused, reset or TLS.
+    IysError::other(kind, chain(&e.without_url()).to_string())
 }
 
 fn method_name(m: &Method) -> &'static str {

@@ -4,6 +4,7 @@
 //! registration test record is acknowledged and ignored. Production serves this over HTTPS
 //! (İYS refuses http:// URLs, H531) through the TLS-terminating proxy in front of the service.
 
+use crate::telemetry::chain;
 use std::time::Duration;
 
 use axum::Json;
@@ -129,7 +130,7 @@ async fn receive(State(st): State<AppState>, headers: HeaderMap, body: Bytes) ->
     match outcome {
         Ok(Ok(())) => (StatusCode::OK, Json(answer)).into_response(),
         Ok(Err(e)) => {
-            tracing::error!(error = %e, "İYS push could not be recorded");
+            tracing::error!(error = %chain(&e), "İYS push could not be recorded");
             ApiError::from(e).into_response()
         }
         Err(_) => problem(

@@ -2,6 +2,7 @@
 //! persisted after each page is recorded (at-least-once; the ledger dedupes by transactionId).
 //! Citizens' changes enter the ledger with their `IYS_*` source, so they are never reported back.
 
+use crate::telemetry::chain;
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -203,7 +204,7 @@ impl IysSync {
                     Ok(None) => break,
                     Err(CallError::Store(e)) => return Err(e.into()),
                     Err(CallError::Iys(e)) => {
-                        tracing::warn!(brand, error = %e, "İYS pull failed; retrying next round");
+                        tracing::warn!(brand, error = %chain(&e), "İYS pull failed; retrying next round");
                         report.failed_brands += 1;
                         break;
                     }
@@ -243,7 +244,7 @@ impl IysSync {
                         tracing::info!(?r, "İYS pull recorded citizen changes")
                     }
                     Ok(_) => {}
-                    Err(e) => tracing::error!(error = %e, "İYS pull round failed"),
+                    Err(e) => tracing::error!(error = %chain(&e), "İYS pull round failed"),
                 }
                 tokio::select! {
                     _ = shutdown.cancelled() => break,

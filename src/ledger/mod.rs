@@ -17,6 +17,7 @@ use crate::domain::calendar::{BusinessCalendar, CalendarError};
 use crate::domain::time::Clock;
 use crate::domain::{Channel, ConsentIntent};
 use crate::store::{InboundMessage, JobTimes, NewEvent, RecordOutcome, Store, StoreError};
+use crate::telemetry::chain;
 
 pub use suppression::{MaySend, SuppressionAnswer, SuppressionPolicy};
 
@@ -26,8 +27,9 @@ pub enum LedgerError {
     Store(#[from] StoreError),
     #[error("cannot compute the İYS deadline: {0}")]
     Calendar(#[from] CalendarError),
-    #[error("the ledger commit failed: {0}")]
-    Commit(String),
+    /// Shared: one failed group commit answers every caller in it.
+    #[error("the ledger commit failed")]
+    Commit(#[source] Arc<StoreError>),
     #[error("the ledger writer has stopped")]
     Unavailable,
 }
@@ -37,9 +39,12 @@ pub type Recorded = RecordOutcome;
 
 /// One write waiting for the next group commit.
 enum Pending {
-    Event(NewEvent, oneshot::Sender<Result<RecordOutcome, String>>),
+    Event(
+        NewEvent,
+        oneshot::Sender<Result<RecordOutcome, Arc<StoreError>>>,
+    ),
     /// A message kept for review (not a command); answered once committed.
-    Inbound(InboundMessage, oneshot::Sender<Result<(), String>>),
+    Inbound(InboundMessage, oneshot::Sender<Result<(), Arc<StoreError>>>),
 }
 
 #[derive(Clone)]
@@ -161,10 +166,12 @@ impl Ledger {
     }
 }
 
-fn answer<T>(r: Result<Result<T, String>, oneshot::error::RecvError>) -> Result<T, LedgerError> {
+fn answer<T>(
+    r: Result<Result<T, Arc<StoreError>>, oneshot::error::RecvError>,
+) -> Result<T, LedgerError> {
     match r {
         Ok(Ok(v)) => Ok(v),
-        Ok(Err(msg)) => Err(LedgerError::Commit(msg)),
+        Ok(Err(e)) => Err(LedgerError::Commit(e)),
         Err(_) => Err(LedgerError::Unavailable),
     }
 }
@@ -192,35 +199,32 @@ async fn writer(
             Ok(outcomes) => (outcomes.into_iter().map(Ok).collect(), Ok(())),
             // One bad item must not fail its neighbours: fall back to one transaction each.
             Err(e) if batch.len() > 1 => {
-                tracing::warn!(error = %e, size = batch.len(), "group commit failed; retrying items one by one");
+                tracing::warn!(error = %chain(&e), size = batch.len(), "group commit failed; retrying items one by one");
                 let mut out = Vec::with_capacity(events.len());
                 for ev in &events {
                     let r = store.write_batch(std::slice::from_ref(ev), &[], now).await;
                     // The only writer task must not panic on a store that answers with no row.
                     out.push(match r {
-                        Ok(v) => v
-                            .into_iter()
-                            .next()
-                            .ok_or_else(|| "the store returned no outcome".to_string()),
-                        Err(e) => Err(e.to_string()),
+                        Ok(v) => v.into_iter().next().ok_or_else(|| {
+                            Arc::new(StoreError::Corrupt("the store returned no outcome".into()))
+                        }),
+                        Err(e) => Err(Arc::new(e)),
                     });
                 }
                 let kept = store
                     .write_batch(&[], &inbound, now)
                     .await
                     .map(|_| ())
-                    .map_err(|e| e.to_string());
+                    .map_err(Arc::new);
                 (out, kept)
             }
             Err(e) => {
-                tracing::error!(error = %e, "ledger commit failed");
-                (
-                    events.iter().map(|_| Err(e.to_string())).collect(),
-                    Err(e.to_string()),
-                )
+                tracing::error!(error = %chain(&e), "ledger commit failed");
+                let e = Arc::new(e);
+                (events.iter().map(|_| Err(e.clone())).collect(), Err(e))
             }
         };
-        if event_results.iter().any(|r: &Result<RecordOutcome, String>| matches!(r, Ok(o) if !o.duplicate && o.job_id.is_some())) {
+        if event_results.iter().any(|r: &Result<RecordOutcome, Arc<StoreError>>| matches!(r, Ok(o) if !o.duplicate && o.job_id.is_some())) {
             wake.notify_one();
         }
         let mut event_results = event_results.into_iter();
@@ -228,9 +232,9 @@ async fn writer(
             // The caller may have gone away (client disconnect); the write stands regardless.
             match p {
                 Pending::Event(e, reply) => {
-                    let r = event_results
-                        .next()
-                        .unwrap_or_else(|| Err("missing outcome".into()));
+                    let r = event_results.next().unwrap_or_else(|| {
+                        Err(Arc::new(StoreError::Corrupt("missing outcome".into())))
+                    });
                     if let Ok(o) = &r {
                         let name = if o.duplicate {
                             "iys_relay_duplicate_events_total"

@@ -5,6 +5,7 @@ pub mod netgsm;
 pub mod twilio;
 pub mod verimor;
 
+use crate::telemetry::chain;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -72,14 +73,14 @@ pub(crate) fn http_client() -> Result<reqwest::Client, ApiFailure> {
         .timeout(Duration::from_secs(15))
         .connect_timeout(Duration::from_secs(5))
         .build()
-        .map_err(|e| ApiFailure::Permanent(format!("HTTP client: {e}")))
+        .map_err(|e| ApiFailure::Permanent(format!("HTTP client: {}", chain(&e))))
 }
 
 /// A request error: connection failures never reached the provider, so they are retryable;
 /// so are timeouts of reads (a send that timed out may be retried once, at worst a duplicate
 /// confirmation, never a lost one).
 pub(crate) fn transport(e: reqwest::Error) -> ApiFailure {
-    ApiFailure::Retryable(e.without_url().to_string())
+    ApiFailure::Retryable(chain(&e.without_url()).to_string())
 }
 
 /// Classifies an HTTP status that is not a success.

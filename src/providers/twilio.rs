@@ -5,6 +5,7 @@
 //! and jitter; never retries a 4xx (the request was understood and refused) nor a timeout after
 //! the request was sent (Twilio may have queued it: a retry could text the person twice).
 
+use crate::telemetry::chain;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -218,9 +219,9 @@ impl TwilioClient {
             Ok(r) => r,
             // Nothing reached Twilio when the connection could not be made.
             Err(e) if e.is_connect() => {
-                return Ok(Err((format!("connect: {}", e.without_url()), None)));
+                return Ok(Err((format!("connect: {}", chain(&e.without_url())), None)));
             }
-            Err(e) => return Err(SendError::Uncertain(e.without_url().to_string())),
+            Err(e) => return Err(SendError::Uncertain(chain(&e.without_url()).to_string())),
         };
         let status = resp.status();
         if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
@@ -234,7 +235,7 @@ impl TwilioClient {
         let bytes = resp
             .bytes()
             .await
-            .map_err(|e| SendError::Uncertain(e.without_url().to_string()))?;
+            .map_err(|e| SendError::Uncertain(chain(&e.without_url()).to_string()))?;
         if status.is_success() {
             return serde_json::from_slice::<SentMessage>(&bytes)
                 .map(Ok)

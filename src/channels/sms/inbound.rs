@@ -1,5 +1,6 @@
 //! The provider-independent core of an inbound SMS: route → rate-limit → parse → record → reply.
 
+use crate::telemetry::chain;
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -42,7 +43,7 @@ impl SmsChannel {
                 o.auth_token.expose(),
                 Duration::from_secs(10),
             )
-            .map_err(|e| tracing::error!(error = %e, "sms.outbound is not usable"))
+            .map_err(|e| tracing::error!(error = %chain(&e), "sms.outbound is not usable"))
             .ok()
         });
         Self {

@@ -4,6 +4,7 @@
 //! time (the provider's value stays in the evidence); the free reply goes to the outbox of the
 //! provider the message came from.
 
+use crate::telemetry::chain;
 use std::net::IpAddr;
 
 use axum::http::HeaderMap;
@@ -258,7 +259,7 @@ async fn enqueue_reply(st: &AppState, provider: &str, m: &MoItem, out: &MoOutcom
         .await
     {
         let to = Recipient::parse(&m.from).map_or_else(|_| "<unparsed>".into(), |r| r.masked());
-        tracing::error!(provider, to = %to, error = %e, "SMS reply not queued");
+        tracing::error!(provider, to = %to, error = %chain(&e), "SMS reply not queued");
     } else {
         st.sms.reply_wake.notify_one();
     }

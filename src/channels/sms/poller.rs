@@ -5,6 +5,7 @@
 //! known (pushed, or pulled before) is skipped by its id. The provider's receipt time is the
 //! consent time, so the İYS deadline runs from when the person sent the message.
 
+use crate::telemetry::chain;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
@@ -157,7 +158,7 @@ impl ProviderPoller {
         }
         .await;
         if let Err(e) = &result {
-            tracing::warn!(provider = name, error = %e, "inbox poll failed");
+            tracing::warn!(provider = name, error = %chain(&e), "inbox poll failed");
             report.error = Some(e.to_string());
         }
         let saved = serde_json::to_string(&cursor).unwrap_or_default();
@@ -230,7 +231,7 @@ impl ProviderPoller {
         {
             Ok(a) => a,
             Err(e) => {
-                tracing::error!(provider = name, error = %e, "pulled messages not recorded; read again next poll");
+                tracing::error!(provider = name, error = %chain(&e), "pulled messages not recorded; read again next poll");
                 return Ok(false);
             }
         };
@@ -273,7 +274,7 @@ impl ProviderPoller {
                     }
                     Ok(_) => {}
                     Err(e) => {
-                        tracing::error!(provider = self.provider(), error = %e, "inbox poll round failed")
+                        tracing::error!(provider = self.provider(), error = %chain(&e), "inbox poll round failed")
                     }
                 }
                 tokio::select! {

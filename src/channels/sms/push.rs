@@ -2,6 +2,7 @@
 //! Answers 200 with one result per item (a bad item has its own 4xx status inside), so the
 //! provider does not re-send a batch for one bad message; 503 only when nothing could be stored.
 
+use crate::telemetry::chain;
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -106,6 +107,6 @@ async fn handle(
         Ok(results) => {
             Json(serde_json::json!({ "provider": name, "results": results })).into_response()
         }
-        Err(e) => ApiError::unavailable(e.to_string()).into_response(),
+        Err(e) => ApiError::unavailable(chain(&e).to_string()).into_response(),
     }
 }

@@ -2,6 +2,7 @@
 //! came from, retries failures with growing pauses and records every attempt on the row. The
 //! movement was committed before the reply was queued, so nothing here can delay or lose it.
 
+use crate::telemetry::chain;
 use std::sync::Arc;
 
 use chrono::Duration;
@@ -148,7 +149,7 @@ impl ReplyWorker {
             raw: serde_json::json!({"reply_to": r.provider_message_id, "error": error}),
         };
         if let Err(e) = self.st.ledger.keep_inbound(msg).await {
-            tracing::error!(error = %e, "opt-out evidence from the provider not kept");
+            tracing::error!(error = %chain(&e), "opt-out evidence from the provider not kept");
         }
     }
 

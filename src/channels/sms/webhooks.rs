@@ -1,6 +1,7 @@
 //! The SMS webhooks: Twilio's signed form webhook (TwiML reply) and a generic JSON webhook for
 //! Turkish providers (HMAC or Basic auth, JSON reply).
 
+use crate::telemetry::chain;
 use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
@@ -37,7 +38,7 @@ fn mo_error_response(e: &MoError) -> Response {
         }
         MoError::RateLimited(wait) => too_many_requests(*wait),
         MoError::Ledger(_) | MoError::Store(_) => {
-            ApiError::unavailable(e.to_string()).into_response()
+            ApiError::unavailable(chain(&e).to_string()).into_response()
         }
     }
 }

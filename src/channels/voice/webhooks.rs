@@ -3,6 +3,7 @@
 //! (signature over the full URL, so the `t` state token in the action URL is signed too), runs
 //! one [`turn`] and records the outcome, if any, before answering.
 
+use crate::telemetry::chain;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
@@ -113,7 +114,7 @@ async fn outbound_entry(st: &AppState, uri: &Uri, req: &TwilioRequest, entry: En
         Some(t) => match open_grant(&t, &s.secret, st.ledger.clock().now()) {
             Ok(g) => Some(g),
             Err(e) => {
-                tracing::warn!(call_sid = sid, error = %e, "outbound grant refused");
+                tracing::warn!(call_sid = sid, error = %chain(&e), "outbound grant refused");
                 return twiml_response(rejected_twiml(&s));
             }
         },
@@ -229,7 +230,7 @@ async fn answer(
     let t = match turn(s, sid, token, input, now) {
         Ok(t) => t,
         Err(e) => {
-            tracing::warn!(call_sid = sid, error = %e, "IVR turn refused");
+            tracing::warn!(call_sid = sid, error = %chain(&e), "IVR turn refused");
             return twiml_response(rejected_twiml(s));
         }
     };
@@ -237,7 +238,7 @@ async fn answer(
         && let Err(e) = record(st, req, sid, o, t.step.next.outbound.as_ref()).await
     {
         // Nothing was confirmed to the caller: apologise rather than announce a lost choice.
-        tracing::error!(call_sid = sid, error = %e, "IVR choice could not be recorded");
+        tracing::error!(call_sid = sid, error = %chain(&e), "IVR choice could not be recorded");
         return twiml_response(rejected_twiml(s));
     }
     tracing::debug!(call_sid = sid, stage = t.step.next.stage.name(), "IVR turn");

@@ -2,6 +2,7 @@
 //! mail scanners fetch every link); `POST /r/{code}` records the rejection (button or RFC 8058
 //! one-click) and answers 200 with the result page, never a redirect.
 
+use crate::telemetry::chain;
 use std::net::IpAddr;
 
 use axum::body::Bytes;
@@ -61,7 +62,7 @@ async fn find(st: &AppState, code: &str) -> Result<Link, Problem> {
         .link_by_code_hash(&code::hash(code))
         .await
         .map_err(|e| {
-            tracing::warn!(error = %e, "link lookup failed");
+            tracing::warn!(error = %chain(&e), "link lookup failed");
             Problem::Unavailable
         })?
         .ok_or(Problem::NotFound)?;
@@ -179,7 +180,7 @@ async fn record(
     user_agent: Option<String>,
 ) -> Result<bool, Problem> {
     let recipient = Recipient::parse_for(&link.recipient, link.consent_type).map_err(|e| {
-        tracing::error!(link_id = link.id, error = %e, "stored link has an invalid recipient");
+        tracing::error!(link_id = link.id, error = %chain(&e), "stored link has an invalid recipient");
         Problem::Unavailable
     })?;
     let mut form = Map::new();
@@ -220,7 +221,7 @@ async fn record(
             Ok(o.duplicate)
         }
         Err(e) => {
-            tracing::error!(link_id = link.id, error = %e, "web opt-out not recorded");
+            tracing::error!(link_id = link.id, error = %chain(&e), "web opt-out not recorded");
             Err(Problem::Unavailable)
         }
     }

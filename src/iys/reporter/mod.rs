@@ -17,6 +17,7 @@ pub mod planner;
 mod poller;
 mod send;
 
+use crate::telemetry::chain;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
@@ -194,7 +195,7 @@ impl Reporter {
                             wait = wait.min(d.max(std::time::Duration::from_millis(50)));
                         }
                     }
-                    Err(e) => tracing::error!(error = %e, "reporter round failed"),
+                    Err(e) => tracing::error!(error = %chain(&e), "reporter round failed"),
                 }
                 tokio::select! {
                     _ = shutdown.cancelled() => break,

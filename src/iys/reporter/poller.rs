@@ -1,6 +1,7 @@
 //! Batch polls: never before `poll_after` (İYS: 300 s after submission), then every
 //! `poll_interval_seconds` until each item is `success` or `failure`.
 
+use crate::telemetry::chain;
 use std::collections::HashMap;
 
 use super::{Report, Reporter, ReporterError, secs};
@@ -40,7 +41,7 @@ impl Reporter {
                     )
                 } else {
                     // A poll İYS refuses outright will not get better: resend the movements.
-                    tracing::error!(request_id = %b.request_id, error = %e, "İYS refused the batch poll");
+                    tracing::error!(iys_request_id = %b.request_id, error = %chain(&e), "İYS refused the batch poll");
                     (BatchState::Abandoned, now)
                 };
                 self.store

@@ -2,6 +2,7 @@
 //! An outage answer pauses the brand for every replica (İYS is down or limiting; hammering it
 //! would only lower our success rate): the rest waits for the pause, then one probe goes first.
 
+use crate::telemetry::chain;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, Utc};
@@ -220,7 +221,7 @@ impl Reporter {
         report.paused.insert(brand, until);
         report.outages += 1;
         metrics::counter!("iys_relay_iys_outage_pauses_total").increment(1);
-        tracing::warn!(brand, failures, until = %until, error = %e,
+        tracing::warn!(brand, failures, until = %until, error = %chain(&e),
             "İYS is failing for the brand: its movements wait, one probe follows");
         Ok(until)
     }

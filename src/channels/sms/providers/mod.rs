@@ -8,6 +8,7 @@ pub mod iletimerkezi;
 pub mod netgsm;
 pub mod verimor;
 
+use crate::telemetry::chain;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -293,7 +294,7 @@ impl std::fmt::Debug for Provider {
 impl Provider {
     pub fn new(config: ProviderConfig) -> Self {
         let api = crate::providers::client_for(&config)
-            .map_err(|e| tracing::error!(provider = %config.name, error = %e, "provider API is not usable"))
+            .map_err(|e| tracing::error!(provider = %config.name, error = %chain(&e), "provider API is not usable"))
             .ok()
             .flatten();
         Self {
