@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs Debian's Chromium and ChromeDriver for the browser test (tests/web_browser.rs) if missing.
+# Installs Debian's Chromium and ChromeDriver for the browser test (tests/it/web_browser.rs) if missing.
 set -euo pipefail
 if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
   echo "installing chromium + chromium-driver from Debian packages..." >&2

@@ -1,5 +1,5 @@
 //! A scripted HTTP server on 127.0.0.1:0 that records every request: the fake İYS used by the
-//! client tests and, through `#[path]`, by `tests/iys_openapi_contract.rs`. It uses only external
+//! client tests and, through `#[path]`, by `tests/it/iys_openapi_contract.rs`. It uses only external
 //! crates so that both can include it.
 
 use std::sync::{Arc, Mutex};

@@ -2,15 +2,13 @@
 //! with one ManualClock shared by both. Workers are driven by `run_once`; pacing moves the clock
 //! instead of sleeping. Runs on SQLite and PostgreSQL.
 
-mod common;
-
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::common::intent;
+use crate::common::sim_world::SimWorld;
 use base64::Engine;
 use chrono::Duration;
-use common::intent;
-use common::sim_world::SimWorld;
 use iys_relay::domain::{ConsentType, RecipientType, Source, Status};
 use iys_relay::sim::Simulator;
 use iys_relay::store::queue::{AlertKind, BatchState};

@@ -5,16 +5,16 @@
 //! SQLite and PostgreSQL, the process still serving afterwards, and no full phone number or
 //! e-mail address in the log lines written meanwhile.
 //!
-//! tests/untrusted_input.rs holds the parser-level property tests (no panics); this file is the
+//! tests/it/untrusted_input.rs holds the parser-level property tests (no panics); this file is the
 //! HTTP-level counterpart.
-
-mod common;
 
 use std::io::Write;
 use std::sync::{Mutex, OnceLock};
 
+use crate::common::{
+    API_TOKEN, TWILIO_TOKEN, TestApp, TestStore, at, spawn_app, twilio_signature_raw,
+};
 use chrono::Duration;
-use common::{API_TOKEN, TWILIO_TOKEN, TestApp, TestStore, at, spawn_app, twilio_signature_raw};
 use serde_json::{Value, json};
 use sha2::Digest;
 
@@ -1108,8 +1108,8 @@ fn hostile_ids_get_the_same_answer_on_both_backends() {
         .build()
         .unwrap();
     let apps = rt.block_on(async {
-        let mut apps = vec![app(common::sqlite().await).await];
-        if let Some(pg) = common::postgres().await {
+        let mut apps = vec![app(crate::common::sqlite().await).await];
+        if let Some(pg) = crate::common::postgres().await {
             apps.push(app(pg).await);
         }
         apps

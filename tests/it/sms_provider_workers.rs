@@ -2,13 +2,11 @@
 //! retries and give-up (5xx, connection refused, a permanent refusal), Twilio 21610 on a reply,
 //! Netgsm's 30-day query limit after a long gap, and a message pulled after its İYS deadline.
 
-mod common;
-
 use std::sync::Arc;
 
+use crate::common::sms_fakes::TWILIO_TOKEN;
+use crate::common::sms_world::{SENDERS, Setup, World, world, world_with};
 use chrono::{DateTime, Duration, Utc};
-use common::sms_fakes::TWILIO_TOKEN;
-use common::sms_world::{SENDERS, Setup, World, world, world_with};
 use iys_relay::domain::Status;
 use iys_relay::store::queue::AlertKind;
 use iys_relay::store::sms::{ReplyState, SmsReply};
@@ -404,7 +402,7 @@ fn percentiles(mut d: Vec<std::time::Duration>) -> (f64, f64) {
 /// Push: the Verimor fake posts one message and the relay has answered 200, i.e. recorded it.
 /// Pull: one poll that finds one new message (and re-reads the overlap); a pulled RET waits for
 /// the next poll on top of that, up to `poll.interval_seconds`.
-/// `cargo test --test sms_provider_workers -- --ignored --nocapture ret_to_ledger`
+/// `cargo test --test it -- --ignored --nocapture ret_to_ledger`
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "benchmark: prints figures for BENCHMARKS.md"]
 async fn ret_to_ledger_push_and_pull() {
@@ -412,8 +410,8 @@ async fn ret_to_ledger_push_and_pull() {
     for backend in ["sqlite", "postgres"] {
         let fresh = || async {
             match backend {
-                "sqlite" => Some(common::sqlite().await),
-                _ => common::postgres().await,
+                "sqlite" => Some(crate::common::sqlite().await),
+                _ => crate::common::postgres().await,
             }
         };
         let (Some(s), Some(t)) = (fresh().await, fresh().await) else {

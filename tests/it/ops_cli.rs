@@ -2,14 +2,12 @@
 //! commands' library functions against the real simulator on a ManualClock, and the real
 //! binary on a SQLite file. Runs on SQLite and PostgreSQL.
 
-mod common;
-
 use std::sync::Arc;
 
+use crate::common::sim_world::SimWorld;
+use crate::common::{TestStore, intent};
 use chrono::{Duration, Utc};
 use chrono_tz::Europe::Istanbul;
-use common::sim_world::SimWorld;
-use common::{TestStore, intent};
 use iys_relay::domain::{ConsentType, Recipient, RecipientType, Source, Status};
 use iys_relay::ops;
 use iys_relay::ops::import::ImportOptions;
@@ -65,7 +63,7 @@ impl World {
 // ---- OpsStore contract -------------------------------------------------------------------
 
 async fn ops_store_contract(store: Arc<dyn Store>) {
-    let now = common::at("2026-03-04T10:00:00+03:00");
+    let now = crate::common::at("2026-03-04T10:00:00+03:00");
     let times = JobTimes {
         due_at: now,
         target_at: now + Duration::hours(20),

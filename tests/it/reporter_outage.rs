@@ -1,5 +1,5 @@
 //! The reporter during İYS outages, against the simulator behind the fault-injecting front of
-//! `tests/common/faulty_iys.rs` (every request that reaches "İYS" is logged there with its
+//! `tests/it/common/faulty_iys.rs` (every request that reaches "İYS" is logged there with its
 //! manual-clock time, faulted or not). Runs on SQLite and PostgreSQL.
 //!
 //! - The number of İYS requests during a 60 s outage grows with the outage's length, not with
@@ -12,14 +12,12 @@
 //!
 //! ```sh
 //! export IYS_RELAY_TEST_PG_URL=postgres://postgres@127.0.0.1:55432/postgres
-//! cargo test --test reporter_outage
+//! cargo test --test it reporter_outage::
 //! ```
 
-mod common;
-
+use crate::common::faulty_iys::{Fault, IysWorld};
+use crate::common::{TestStore, intent};
 use chrono::{DateTime, Duration, Utc};
-use common::faulty_iys::{Fault, IysWorld};
-use common::{TestStore, intent};
 use iys_relay::domain::Status;
 use iys_relay::store::JobState;
 use iys_relay::store::queue::AlertKind;
@@ -33,9 +31,9 @@ const OUTAGE_BUDGET: usize = 10;
 
 async fn store(pg: bool) -> Option<TestStore> {
     if pg {
-        common::postgres().await
+        crate::common::postgres().await
     } else {
-        Some(common::sqlite().await)
+        Some(crate::common::sqlite().await)
     }
 }
 

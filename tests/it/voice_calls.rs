@@ -1,12 +1,10 @@
 //! The IVR end to end: whole calls replayed as sequences of signed Twilio webhooks through the
 //! real HTTP server; every TwiML answer is parsed and checked, then the ledger is inspected.
 
-mod common;
-
 use std::collections::HashSet;
 
-use common::voice::{Call, Doc, ids, signed_post};
-use common::{TestApp, TestStore, at, spawn_app};
+use crate::common::voice::{Call, Doc, ids, signed_post};
+use crate::common::{TestApp, TestStore, at, spawn_app};
 use iys_relay::channels::voice::{Lang, PromptId, prompt};
 use iys_relay::domain::{ConsentType, Status};
 use iys_relay::store::StoredEvent;
@@ -257,7 +255,7 @@ async fn withheld_caller_id_enters_number(store: TestStore) {
 async fn multi_brand_number_asks_for_the_brand(store: TestStore) {
     let app = app(
         store,
-        &format!("{}{VOICE_NUMBERS_TOML}", common::TWO_BRANDS_TOML),
+        &format!("{}{VOICE_NUMBERS_TOML}", crate::common::TWO_BRANDS_TOML),
     )
     .await;
     let mut call = Call::new(&app, "CA0007", CALLER, SHARED_NUMBER);

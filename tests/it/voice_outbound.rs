@@ -3,14 +3,12 @@
 //! timeouts, the return redirect, a retried webhook), then reported to the simulator; and the
 //! PBX endpoint driven by exactly the HTTP request the dialplan in docs/voice.md makes. Both backends.
 
-mod common;
-
 use std::collections::HashMap;
 
+use crate::common::sim_world::SimWorld;
+use crate::common::voice::{Call, Host, ids, signed_post};
+use crate::common::{API_TOKEN, TestStore, intent};
 use chrono::Duration;
-use common::sim_world::SimWorld;
-use common::voice::{Call, Host, ids, signed_post};
-use common::{API_TOKEN, TestStore, intent};
 use iys_relay::channels::voice::{Lang, PromptId, prompt};
 use iys_relay::domain::{ConsentType, RecipientType, Source, Status};
 use iys_relay::store::{JobState, StoredEvent};
@@ -26,7 +24,7 @@ const RETURN: &str = "https://dialer.example/campaign/next?lead=42";
 const DEMO: i64 = 700000;
 const TSA: i64 = 700001;
 
-/// On top of `common::TWO_BRANDS_TOML` (demo and tsa).
+/// On top of `crate::common::TWO_BRANDS_TOML` (demo and tsa).
 const CONFIG: &str = r#"
 [[voice.numbers]]
 number = "+908501234567"
@@ -67,7 +65,7 @@ impl World {
         let (sim, base) = SimWorld::start_served(
             store.store.clone(),
             "2026-03-04 10:00:00",
-            &format!("{}{CONFIG}", common::TWO_BRANDS_TOML),
+            &format!("{}{CONFIG}", crate::common::TWO_BRANDS_TOML),
         )
         .await;
         Self {
@@ -139,7 +137,7 @@ fn versioned(lang: Lang, id: PromptId) -> String {
     format!("{}/{}", lang.as_str(), prompt(id, lang).versioned_id())
 }
 
-fn redirect_of(d: &common::voice::Doc) -> Option<String> {
+fn redirect_of(d: &crate::common::voice::Doc) -> Option<String> {
     let last = d.root.children.last()?;
     (last.name == "Redirect").then(|| last.text.clone())
 }

@@ -2,13 +2,10 @@
 //! refusals, unknown/expired links, rate limits. Each test runs on SQLite, and on PostgreSQL
 //! when IYS_RELAY_TEST_PG_URL is set.
 
-mod common;
-mod web_support;
-
+use crate::web_support::{TOKEN, TestApp, backends, client, spawn};
 use chrono::Duration;
 use iys_relay::domain::{Channel, Source, Status};
 use serde_json::{Value, json};
-use web_support::{TOKEN, TestApp, backends, client, spawn};
 
 const PHONE: &str = "+905329990001";
 const ONE_CLICK: &str = "List-Unsubscribe=One-Click";

@@ -1,8 +1,6 @@
 //! SMS channel end to end: signed webhooks → ledger → report job → suppression API.
 
-mod common;
-
-use common::{TWILIO_TOKEN, TestApp, TestStore, at, spawn_app};
+use crate::common::{TWILIO_TOKEN, TestApp, TestStore, at, spawn_app};
 use iys_relay::channels::sms::signature::twilio_signature;
 use iys_relay::channels::twiml_check;
 use iys_relay::domain::{ConsentType, RecipientType, Status};
@@ -32,7 +30,7 @@ const DEDICATED: &str = "+908501234567";
 
 async fn app(store: TestStore) -> TestApp {
     // Monday 2026-11-23 10:00 UTC.
-    let toml = format!("{}{SMS_NUMBERS_TOML}", common::TWO_BRANDS_TOML);
+    let toml = format!("{}{SMS_NUMBERS_TOML}", crate::common::TWO_BRANDS_TOML);
     spawn_app(store, &toml, at("2026-11-23T10:00:00Z")).await
 }
 
@@ -67,11 +65,11 @@ async fn post_signed(
     signed_url: Option<&str>,
 ) -> reqwest::Response {
     let url = format!("{}/webhooks/twilio/sms", app.base);
-    common::post_twilio_signed(
+    crate::common::post_twilio_signed(
         app,
         &url,
         signed_url.unwrap_or(&url),
-        &common::pairs(params),
+        &crate::common::pairs(params),
     )
     .await
 }
@@ -319,11 +317,11 @@ async fn bad_input_gets_4xx_and_is_quarantined(store: TestStore) {
     assert_eq!(post(big.clone(), "x".into()).await.unwrap().status(), 403);
     assert_eq!(store.quarantine_count().await.unwrap(), 0);
     // Signed invalid UTF-8: unreadable, kept for review.
-    let sig = common::twilio_signature_raw(TWILIO_TOKEN, &url, &odd);
+    let sig = crate::common::twilio_signature_raw(TWILIO_TOKEN, &url, &odd);
     assert_eq!(post(odd, sig).await.unwrap().status(), 400);
     assert_eq!(store.quarantine_count().await.unwrap(), 1);
     // Signed and oversized: kept, truncated to quarantine.max_row_bytes.
-    let sig = common::twilio_signature_raw(TWILIO_TOKEN, &url, &big);
+    let sig = crate::common::twilio_signature_raw(TWILIO_TOKEN, &url, &big);
     assert_eq!(post(big, sig).await.unwrap().status(), 413);
     assert_eq!(store.quarantine_count().await.unwrap(), 2);
     let kept = store.quarantine_bytes().await.unwrap();

@@ -1,19 +1,17 @@
 //! `/metrics`: request, event, queue and rate-limit series after real traffic.
 //! One test function runs both backends in turn: the Prometheus recorder is process-global.
 
-mod common;
-
-use common::{TestApp, TestStore, at, spawn_app};
+use crate::common::{TestApp, TestStore, at, spawn_app};
 
 async fn send_ret(app: &TestApp, sid: &str) -> u16 {
     let url = format!("{}/webhooks/twilio/sms", app.base);
-    let params = common::pairs(&[
+    let params = crate::common::pairs(&[
         ("MessageSid", sid),
         ("From", "+905321234567"),
         ("To", "+908501234567"),
         ("Body", "RET"),
     ]);
-    common::post_twilio_signed(app, &url, &url, &params)
+    crate::common::post_twilio_signed(app, &url, &url, &params)
         .await
         .status()
         .as_u16()
@@ -105,8 +103,8 @@ async fn check(store: TestStore) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_on_both_backends() {
-    check(common::sqlite().await).await;
-    if let Some(pg) = common::postgres().await {
+    check(crate::common::sqlite().await).await;
+    if let Some(pg) = crate::common::postgres().await {
         check(pg).await;
     }
 }

@@ -12,7 +12,7 @@
 //! with seconds and without: minute-truncated consent times) with gaps of 0 ms, a few ms, within
 //! a second, seconds and minutes; bursts that make the reporter use async batches; reporter
 //! rounds (`Reporter::run_once`); İYS outages (5xx, 503 with Retry-After, an HTML 502 from a
-//! gateway) through the fault-injecting front of `tests/common/faulty_iys.rs`; the reporter
+//! gateway) through the fault-injecting front of `tests/it/common/faulty_iys.rs`; the reporter
 //! killed right after İYS answered the n-th request of a round (the answer is never stored: a
 //! batch submitted but not recorded, a single add İYS accepted, a poll) and replaced by a new
 //! one (new lease owner) on the same store; citizens changing their consent in İYS
@@ -27,26 +27,24 @@
 //!
 //! ```sh
 //! export IYS_RELAY_TEST_PG_URL=postgres://postgres@127.0.0.1:55432/postgres   # or $(bash .ci/postgres.sh)
-//! cargo test --test invariant_model                        # 24 cases per backend (debug: < 60 s each)
-//! cargo test --test invariant_model sqlite                 # the SQLite half only
+//! cargo test --test it invariant_model::                        # 24 cases per backend (debug: < 60 s each)
+//! cargo test --test it invariant_model::sqlite                 # the SQLite half only
 //! # Campaign (benchmark-style: many cases, release build, progress on stdout):
-//! IYS_RELAY_MODEL_CASES=2000 cargo test --release --test invariant_model -- --nocapture
+//! IYS_RELAY_MODEL_CASES=2000 cargo test --release --test it invariant_model:: -- --nocapture
 //! # Replay one run: the failure message prints its seed.
-//! PROPTEST_RNG_SEED=<seed> cargo test --test invariant_model sqlite
+//! PROPTEST_RNG_SEED=<seed> cargo test --test it invariant_model::sqlite
 //! ```
 //! `IYS_RELAY_MODEL_CASES` sets the number of cases (default 24), `IYS_RELAY_MODEL_SHRINK` the
 //! shrink budget (default 48 iterations; every iteration is a full case), `IYS_RELAY_MODEL_OPS`
 //! the longest history (default 40 operations); `IYS_RELAY_MODEL_TIMING=1` prints each case's
 //! store set-up / run / tear-down times on stderr.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::fmt;
 use std::time::Instant;
 
+use crate::common::faulty_iys::{FAST_REPORTER_TOML, Fault, IysWorld};
 use chrono::{DateTime, Duration, DurationRound, Utc};
-use common::faulty_iys::{FAST_REPORTER_TOML, Fault, IysWorld};
 use iys_relay::domain::time::to_iys;
 use iys_relay::domain::{
     Channel, ConsentIntent, ConsentType, Evidence, Recipient, RecipientType, Source, Status,
@@ -733,19 +731,19 @@ enum Backend {
     Postgres,
 }
 
-async fn new_store(backend: Backend) -> common::TestStore {
+async fn new_store(backend: Backend) -> crate::common::TestStore {
     match backend {
-        Backend::Sqlite => common::sqlite().await,
+        Backend::Sqlite => crate::common::sqlite().await,
         Backend::Postgres => pg_from_template().await,
     }
 }
 
-async fn run_case(ts: common::TestStore, h: &History) -> Result<(), String> {
+async fn run_case(ts: crate::common::TestStore, h: &History) -> Result<(), String> {
     let toml = format!(
         "{}{}",
         FAST_REPORTER_TOML,
         if h.brands > 1 {
-            common::TWO_BRANDS_TOML
+            crate::common::TWO_BRANDS_TOML
         } else {
             ""
         }
@@ -787,7 +785,7 @@ fn pg_template(admin: &str) -> String {
             .build()
             .expect("runtime");
         rt.block_on(async {
-            let url = common::fresh_pg_database(&admin).await;
+            let url = crate::common::fresh_pg_database(&admin).await;
             let s = iys_relay::store::connect(&url, 1).await.expect("pg store");
             s.migrate().await.expect("migrate template");
             url::Url::parse(&url)
@@ -803,8 +801,8 @@ fn pg_template(admin: &str) -> String {
     name
 }
 
-async fn pg_from_template() -> common::TestStore {
-    let admin = common::pg_admin_url().expect("PostgreSQL");
+async fn pg_from_template() -> crate::common::TestStore {
+    let admin = crate::common::pg_admin_url().expect("PostgreSQL");
     sqlx::any::install_default_drivers();
     let template = pg_template(&admin);
     let name = format!("m_{}", uuid::Uuid::new_v4().simple());
@@ -841,12 +839,12 @@ async fn pg_from_template() -> common::TestStore {
         .migrate()
         .await
         .expect("migrate (no-op on the template copy)");
-    common::TestStore::from_parts(store, url)
+    crate::common::TestStore::from_parts(store, url)
 }
 
 /// A campaign makes thousands of databases: each goes when its case ends.
 async fn drop_pg(url: &str) {
-    let admin = common::pg_admin_url().expect("PostgreSQL");
+    let admin = crate::common::pg_admin_url().expect("PostgreSQL");
     let name = url::Url::parse(url)
         .expect("url")
         .path()
@@ -861,7 +859,7 @@ async fn drop_pg(url: &str) {
 }
 
 fn campaign(backend: Backend) {
-    if backend == Backend::Postgres && common::pg_admin_url().is_none() {
+    if backend == Backend::Postgres && crate::common::pg_admin_url().is_none() {
         return;
     }
     let seed = std::env::var("PROPTEST_RNG_SEED")
@@ -1126,7 +1124,7 @@ fn control_citizen_ret_in_iys() -> History {
 }
 
 fn scenario(backend: Backend, h: History) {
-    if backend == Backend::Postgres && common::pg_admin_url().is_none() {
+    if backend == Backend::Postgres && crate::common::pg_admin_url().is_none() {
         return;
     }
     let rt = tokio::runtime::Builder::new_multi_thread()

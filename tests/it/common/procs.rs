@@ -1,4 +1,4 @@
-//! Real `iys-relay` processes for the multi-process tests (tests/replicas.rs, tests/crash.rs):
+//! Real `iys-relay` processes for the multi-process tests (tests/it/replicas.rs, tests/it/crash.rs):
 //! each child gets its own config file and log file in a temp dir, is SIGKILLed when the
 //! [`Procs`] is dropped, and every log is printed when the test panics. Every wait is bounded.
 

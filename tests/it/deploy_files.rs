@@ -3,8 +3,6 @@
 //! set maps to a real configuration key (the real binary loads them with figment's Env provider,
 //! where `deny_unknown_fields` refuses a misspelt key).
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -332,10 +330,10 @@ fn a_misspelt_variable_is_refused() {
 
 #[tokio::test]
 async fn probe_and_proxied_paths_are_routes() {
-    let app = common::spawn_app(
-        common::sqlite().await,
+    let app = crate::common::spawn_app(
+        crate::common::sqlite().await,
         "",
-        common::at("2026-11-23T10:00:00Z"),
+        crate::common::at("2026-11-23T10:00:00Z"),
     )
     .await;
     let d = k8s("Deployment");

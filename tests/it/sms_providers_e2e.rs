@@ -2,14 +2,12 @@
 //! provider's push retries, RETs are sent meanwhile, the relay comes back → every RET is
 //! recorded once (pushed and pulled copies dedupe), reported to İYS before its deadline, and
 //! its reply sent once through the same provider. The providers are fakes built from their
-//! documentation (`common::sms_fakes`); İYS is the simulator.
-
-mod common;
+//! documentation (`crate::common::sms_fakes`); İYS is the simulator.
 
 use std::sync::Arc;
 
+use crate::common::sms_world::{SENDERS, World, world};
 use chrono::{DateTime, Duration, Utc};
-use common::sms_world::{SENDERS, World, world};
 use iys_relay::channels::sms::poller::ProviderPoller;
 use iys_relay::domain::Status;
 use iys_relay::store::{JobState, Store};

@@ -1,11 +1,9 @@
 //! The `ReportQueue` contract: every reporter store method, on SQLite and on PostgreSQL.
 
-mod common;
-
 use std::sync::Arc;
 
+use crate::common::{at, intent};
 use chrono::{DateTime, Duration, Utc};
-use common::{at, intent};
 use iys_relay::domain::{ConsentType, RecipientType, Source, Status};
 use iys_relay::store::queue::{AlertKind, Attempt, BatchState, Fence, JobOutcome, NewBatch};
 use iys_relay::store::{AddressKey, JobState, JobTimes, NewEvent, ReportJob, Store};

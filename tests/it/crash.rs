@@ -5,9 +5,7 @@
 //!
 //! Both backends: SQLite (a file in a temp dir) and PostgreSQL (a fresh database; fails without
 //! IYS_RELAY_TEST_PG_URL unless IYS_RELAY_TEST_SKIP_PG=1). Run alone:
-//! `IYS_RELAY_TEST_PG_URL=$(bash .ci/postgres.sh) cargo test --test crash`
-
-mod common;
+//! `IYS_RELAY_TEST_PG_URL=$(bash .ci/postgres.sh) cargo test --test it crash::`
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -15,7 +13,7 @@ use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
 use iys_relay::store::{self, JobState};
 
-use common::procs::{Procs, free_port, sender, server_toml, signed_sms, wait_for};
+use crate::common::procs::{Procs, free_port, sender, server_toml, signed_sms, wait_for};
 
 /// Acknowledged webhooks before the kill (each becomes one İYS call after the restart, at 9/s).
 const ACKS_BEFORE_KILL: usize = 60;
@@ -24,7 +22,7 @@ const WORKERS: u32 = 8;
 const MAX_MESSAGES: u32 = 2000;
 
 /// The in-process simulator; the first run records only (its reporter would leave leases that
-/// block the restart for `lease_seconds`; tests/replicas.rs covers lease take-over).
+/// block the restart for `lease_seconds`; tests/it/replicas.rs covers lease take-over).
 fn serve_toml(port: u16, db_url: &str, reporter: bool) -> String {
     format!(
         "{}
@@ -203,9 +201,9 @@ async fn sqlite_keeps_every_acknowledged_webhook_across_a_sigkill() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_keeps_every_acknowledged_webhook_across_a_sigkill() {
-    let Some(admin) = common::pg_admin_url() else {
+    let Some(admin) = crate::common::pg_admin_url() else {
         return;
     };
-    let db_url = common::fresh_pg_database(&admin).await;
+    let db_url = crate::common::fresh_pg_database(&admin).await;
     crash_and_restart(db_url, Procs::new()).await;
 }

@@ -1,9 +1,7 @@
 //! Call-centre agent API end to end: record consents taken on calls, refuse what İYS would
 //! refuse, dedupe retries, and the agent-screen lookup.
 
-mod common;
-
-use common::{API_TOKEN, TestApp, TestStore, at, spawn_app};
+use crate::common::{API_TOKEN, TestApp, TestStore, at, spawn_app};
 use serde_json::{Value, json};
 
 const PHONE: &str = "+905321234567";

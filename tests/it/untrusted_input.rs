@@ -1,8 +1,8 @@
 //! Property tests for every parser that sees untrusted input: none may panic, whatever arrives.
 //!
 //! Case counts are modest so the suite stays fast. For a longer campaign raise them for one run:
-//! `PROPTEST_CASES=100000 cargo test --release --test untrusted_input` (shrunk failures are kept in
-//! tests/untrusted_input.proptest-regressions and replayed first on every run).
+//! `PROPTEST_CASES=100000 cargo test --release --test it untrusted_input::` (shrunk failures are kept in
+//! tests/it/untrusted_input.proptest-regressions and replayed first on every run).
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc};
 use chrono_tz::Europe::Istanbul;

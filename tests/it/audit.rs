@@ -2,13 +2,11 @@
 //! by the simulator, the reporter and the audit (pacing moves the clock; nothing sleeps).
 //! Runs on SQLite and PostgreSQL.
 
-mod common;
-
 use std::sync::Arc;
 
+use crate::common::intent;
+use crate::common::sim_world::SimWorld;
 use chrono::{DateTime, Duration, Utc};
-use common::intent;
-use common::sim_world::SimWorld;
 use figment::Figment;
 use figment::providers::{Format, Toml};
 use iys_relay::app::{self, App};
@@ -467,7 +465,7 @@ fn run_bin(db: &str, args: &[&str]) -> std::process::Output {
 /// PostgreSQL, because the binary and this test share the database (SQLite is single-instance).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn binary_audit_previews_then_repairs_on_postgres() {
-    let Some(ts) = common::postgres().await else {
+    let Some(ts) = crate::common::postgres().await else {
         return;
     };
     let config = Config::from_figment(Figment::from(Toml::string(DEFAULT_TOML))).expect("config");

@@ -1,10 +1,8 @@
 //! The store contract: every `Store` method, on SQLite and on PostgreSQL.
 
-mod common;
-
 use std::sync::Arc;
 
-use common::{at, intent};
+use crate::common::{at, intent};
 use iys_relay::domain::calendar::BusinessCalendar;
 use iys_relay::domain::time::ManualClock;
 use iys_relay::domain::{ConsentType, RecipientType, Source, Status};

@@ -2,15 +2,12 @@
 //! ONE button, clicks, and the ledger shows RET; a browser that only loads the page leaves the
 //! ledger unchanged. Runs on SQLite, and on PostgreSQL when IYS_RELAY_TEST_PG_URL is set.
 
-mod common;
-mod web_support;
-
 use std::path::PathBuf;
 
+use crate::web_support::webdriver::{Driver, browser_binaries};
+use crate::web_support::{Db, TestApp, backends, spawn};
 use iys_relay::domain::{Channel, ConsentType, RecipientType, Source, Status};
 use iys_relay::store::AddressKey;
-use web_support::webdriver::{Driver, browser_binaries};
-use web_support::{Db, TestApp, backends, spawn};
 
 const PERSON: &str = "+905321110001";
 const ONLOOKER: &str = "+905321110002";

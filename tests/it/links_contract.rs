@@ -1,10 +1,8 @@
 //! The short-link part of the store contract, on SQLite and on PostgreSQL.
 
-mod common;
-
 use std::sync::Arc;
 
-use common::at;
+use crate::common::at;
 use iys_relay::domain::{ConsentType, RecipientType};
 use iys_relay::store::{NewLink, Store};
 

@@ -1,9 +1,7 @@
 //! Provider pushes at the HTTP edge: authentication before anything is stored, one bad item
 //! answering alone, implausible provider times, Twilio Advanced Opt-Out.
 
-mod common;
-
-use common::{TestApp, TestStore, at, spawn_app};
+use crate::common::{TestApp, TestStore, at, spawn_app};
 use iys_relay::domain::Status;
 
 const TOML: &str = r#"
@@ -135,14 +133,14 @@ async fn one_bad_item_one_bad_result(store: TestStore) {
 async fn twilio_advanced_opt_out_gets_no_second_reply(store: TestStore) {
     let app = app(store).await;
     let url = format!("{}/webhooks/twilio/sms", app.base);
-    let params = common::pairs(&[
+    let params = crate::common::pairs(&[
         ("MessageSid", "SMAOO1"),
         ("From", "+905321234567"),
         ("To", "+908501234567"),
         ("Body", "STOP"),
         ("OptOutType", "STOP"),
     ]);
-    let r = common::post_twilio_signed(&app, &url, &url, &params).await;
+    let r = crate::common::post_twilio_signed(&app, &url, &url, &params).await;
     assert_eq!(r.status(), 200);
     let xml = r.text().await.unwrap();
     assert!(!xml.contains("<Message"), "{xml}");

@@ -14,7 +14,7 @@
 //! `additionalProperties: false`: İYS answers an unknown key with 422 H118.
 
 #[allow(dead_code)]
-#[path = "../src/iys/fake_server.rs"]
+#[path = "../../src/iys/fake_server.rs"]
 mod fake_server;
 
 use std::collections::BTreeSet;
@@ -31,7 +31,7 @@ use iys_relay::iys::wire::ConsentRequest;
 use iys_relay::iys::{IysClient, IysClientConfig, PullSource};
 
 fn spec() -> Value {
-    let text = include_str!("data/iys-openapi-3.2.0.json");
+    let text = include_str!("../data/iys-openapi-3.2.0.json");
     serde_json::from_str(text).expect("the stored OpenAPI document is JSON")
 }
 

@@ -8,9 +8,7 @@
 //!
 //! PostgreSQL only (SQLite is single-instance). Fails without IYS_RELAY_TEST_PG_URL unless
 //! IYS_RELAY_TEST_SKIP_PG=1. Run alone:
-//! `IYS_RELAY_TEST_PG_URL=$(bash .ci/postgres.sh) cargo test --test replicas`
-
-mod common;
+//! `IYS_RELAY_TEST_PG_URL=$(bash .ci/postgres.sh) cargo test --test it replicas::`
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -18,7 +16,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::Value;
 use sqlx::AnyPool;
 
-use common::procs::{
+use crate::common::procs::{
     BRAND, LIVE_SECRETS, Procs, free_port, sender, server_toml, signed_sms, wait_for,
 };
 
@@ -135,10 +133,10 @@ fn rate_helpers_count_what_they_claim() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_replicas_report_once_within_the_global_rate_and_survive_a_kill() {
-    let Some(admin) = common::pg_admin_url() else {
+    let Some(admin) = crate::common::pg_admin_url() else {
         return;
     };
-    let db_url = common::fresh_pg_database(&admin).await;
+    let db_url = crate::common::fresh_pg_database(&admin).await;
     let db = AnyPool::connect(&db_url).await.expect("connect test db");
     let http = reqwest::Client::new();
     let mut procs = Procs::new();

@@ -1,12 +1,10 @@
 //! The SMS provider storage contract (poll cursors with leader leases, known ids, reply outbox)
 //! on both backends.
 
-mod common;
-
 use std::sync::Arc;
 
+use crate::common::{at, intent};
 use chrono::Duration;
-use common::{at, intent};
 use iys_relay::domain::Status;
 use iys_relay::store::sms::{ReplyOutcome, ReplyState};
 use iys_relay::store::{NewEvent, Store};
