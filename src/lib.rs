@@ -15,6 +15,7 @@ pub mod ledger;
 pub mod metrics;
 pub mod ops;
 pub mod providers;
+pub mod secret;
 pub mod sim;
 pub mod store;
 pub mod telemetry;
