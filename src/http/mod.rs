@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod consents;
+pub mod credentials;
 pub mod health;
 pub mod json;
 pub mod openapi;
