@@ -17,5 +17,6 @@ pub mod ops;
 pub mod providers;
 pub mod secret;
 pub mod sim;
+pub mod state;
 pub mod store;
 pub mod telemetry;

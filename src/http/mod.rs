@@ -16,7 +16,7 @@ pub mod uniform;
 use axum::Router;
 use axum::routing::{get, post};
 
-use crate::app::AppState;
+use crate::state::AppState;
 
 pub fn router(state: AppState) -> Router {
     let max_body = state.config.server.max_body_bytes;

@@ -18,10 +18,10 @@ use serde::Serialize;
 
 use super::sync::movement_intent;
 use super::wire::{PushItem, PushPayload};
-use crate::app::AppState;
 use crate::domain::ProviderMessageId;
 use crate::error::ApiError;
 use crate::http::credentials::verify_basic;
+use crate::state::AppState;
 
 /// Leaves a margin under İYS's 5 s.
 const ANSWER_WITHIN: Duration = Duration::from_secs(4);
