@@ -30,7 +30,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::channels::sms::routes())
         .merge(crate::channels::voice::routes())
         .merge(crate::channels::web::routes())
-        .merge(crate::iys::push::routes())
+        .merge(crate::channels::iys_push::routes())
         // Layers wrap every route above and the fallback: keep them last. Inside the request id
         // and its span, the error shape is outermost: it also answers the header limit, before
         // any route runs, and its body carries the id.

@@ -16,11 +16,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde::Serialize;
 
-use super::sync::movement_intent;
-use super::wire::{PushItem, PushPayload};
 use crate::domain::ProviderMessageId;
 use crate::error::ApiError;
 use crate::http::credentials::verify_basic;
+use crate::iys::sync::movement_intent;
+use crate::iys::wire::{PushItem, PushPayload};
 use crate::state::AppState;
 
 /// Leaves a margin under İYS's 5 s.
