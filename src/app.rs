@@ -1,4 +1,5 @@
-//! Wiring: application state, router, background workers, graceful shutdown.
+//! Wiring: builds the application state, the router and the background workers; graceful
+//! shutdown.
 
 use crate::telemetry::chain;
 use std::sync::Arc;
@@ -20,16 +21,8 @@ use crate::iys::reporter::Reporter;
 use crate::iys::sync::IysSync;
 use crate::ledger::{Ledger, SuppressionPolicy};
 use crate::sim::{SimConfig, SimUser, Simulator};
+use crate::state::AppState;
 use crate::store::{self, Store};
-
-/// Shared by every handler (cheap to clone).
-#[derive(Clone)]
-pub struct AppState {
-    pub config: Arc<Config>,
-    pub ledger: Ledger,
-    pub sms: Arc<SmsChannel>,
-    pub limits: Arc<Limits>,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {

@@ -1,7 +1,6 @@
 //! Configuration: embedded defaults → optional file → `IYS_RELAY__*` environment variables
 //! (figment), validated at start with every problem listed at once. Secrets never print.
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 use figment::Figment;
@@ -9,34 +8,11 @@ use figment::providers::{Env, Format, Toml};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::Brand;
+use crate::secret::Secret;
 use crate::sim::ThreeDayCutoff;
 
 pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
 const DEV_TOKEN: &str = "dev-token-change-me";
-
-/// A secret string: `Debug`, `Display` and `Serialize` print it redacted.
-#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(s: impl Into<String>) -> Self {
-        Self(s.into())
-    }
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("\"***\"")
-    }
-}
-impl Serialize for Secret {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(if self.0.is_empty() { "" } else { "***" })
-    }
-}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

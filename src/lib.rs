@@ -15,6 +15,8 @@ pub mod ledger;
 pub mod metrics;
 pub mod ops;
 pub mod providers;
+pub mod secret;
 pub mod sim;
+pub mod state;
 pub mod store;
 pub mod telemetry;

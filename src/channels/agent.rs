@@ -11,7 +11,6 @@ use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Europe::Istanbul;
 use serde::{Deserialize, Serialize};
 
-use crate::app::AppState;
 use crate::domain::time::latest_plausible;
 use crate::domain::{
     Channel, ConsentIntent, ConsentType, Evidence, ProviderMessageId, Recipient, RecipientType,
@@ -23,6 +22,7 @@ use crate::http::consents::resolve_brand;
 use crate::http::json::{ApiJson, ApiQuery};
 use crate::http::request_meta::{self, Peer};
 use crate::ledger::SuppressionAnswer;
+use crate::state::AppState;
 use crate::store::{AddressKey, StoredEvent};
 
 /// İYS refuses consents taken more than this many business days ago (H467).

@@ -14,14 +14,14 @@ use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
-use crate::app::AppState;
 use crate::channels::sms::signature::{
     form_params_raw, validate_twilio_json_any, validate_twilio_raw_any,
 };
-use crate::config::Secret;
 use crate::error::ApiError;
 use crate::http::ratelimit::too_many_requests;
 use crate::http::{quarantine, request_meta};
+use crate::secret::Secret;
+use crate::state::AppState;
 
 /// `[twilio]`: the account's auth tokens (primary first, a secondary during rotation).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

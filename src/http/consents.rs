@@ -6,10 +6,10 @@ use serde::{Deserialize, Serialize};
 
 use super::auth::ApiCaller;
 use super::json::{ApiJson, ApiQuery};
-use crate::app::AppState;
 use crate::domain::{Brand, ConsentType, Recipient, RecipientType};
 use crate::error::ApiError;
 use crate::ledger::SuppressionAnswer;
+use crate::state::AppState;
 use crate::store::AddressKey;
 
 pub const MAX_BULK: usize = 1000;

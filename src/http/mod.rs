@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod consents;
+pub mod credentials;
 pub mod health;
 pub mod json;
 pub mod openapi;
@@ -15,7 +16,7 @@ pub mod uniform;
 use axum::Router;
 use axum::routing::{get, post};
 
-use crate::app::AppState;
+use crate::state::AppState;
 
 pub fn router(state: AppState) -> Router {
     let max_body = state.config.server.max_body_bytes;
@@ -29,7 +30,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::channels::sms::routes())
         .merge(crate::channels::voice::routes())
         .merge(crate::channels::web::routes())
-        .merge(crate::iys::push::routes())
+        .merge(crate::channels::iys_push::routes())
         // Layers wrap every route above and the fallback: keep them last. Inside the request id
         // and its span, the error shape is outermost: it also answers the header limit, before
         // any route runs, and its body carries the id.

@@ -13,8 +13,8 @@ use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::app::AppState;
 use crate::domain::time::Clock;
+use crate::state::AppState;
 use crate::store::{QuarantineItem, Store, StoreError};
 
 /// `[quarantine]`: how much of what could not be read is kept, and for how long.

@@ -6,7 +6,6 @@ pub mod client;
 pub mod errors;
 pub mod observer;
 pub mod paced;
-pub mod push;
 pub mod reporter;
 pub mod sync;
 mod token;

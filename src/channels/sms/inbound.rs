@@ -10,7 +10,6 @@ use serde::Serialize;
 use super::config::SmsConfig;
 use super::replies::reply;
 use super::routing::SmsDirectory;
-use crate::app::AppState;
 use crate::config::Config;
 use crate::domain::keywords::{ParsedSms, SmsIntent, parse_sms};
 use crate::domain::provider_id::ProviderIdError;
@@ -20,6 +19,7 @@ use crate::domain::{
 };
 use crate::ledger::LedgerError;
 use crate::providers::twilio::TwilioClient;
+use crate::state::AppState;
 use crate::store::{InboundMessage, RecordOutcome, StoreError};
 
 /// Everything the SMS channel keeps between requests.

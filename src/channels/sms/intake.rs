@@ -15,11 +15,11 @@ use serde_json::Value;
 
 use super::inbound::{self, MoError, MoInput, MoOutcome};
 use super::providers::{ItemResult, MoItem};
-use crate::app::AppState;
 use crate::domain::Recipient;
 use crate::domain::calendar::BusinessCalendar;
 use crate::http::quarantine;
 use crate::ledger::LedgerError;
+use crate::state::AppState;
 
 /// A provider clock ahead of ours by more than this is wrong, not merely skewed.
 pub const MAX_FUTURE_SKEW_SECONDS: i64 = 300;

@@ -16,7 +16,7 @@ pub mod webhooks;
 use axum::Router;
 use axum::routing::post;
 
-use crate::app::AppState;
+use crate::state::AppState;
 
 pub fn routes() -> Router<AppState> {
     Router::new()

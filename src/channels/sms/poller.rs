@@ -16,8 +16,8 @@ use tokio_util::sync::CancellationToken;
 use super::config::ProviderKind;
 use super::intake::{Origin, intake};
 use super::providers::{self, Provider, netgsm, verimor};
-use crate::app::AppState;
 use crate::providers::{ApiFailure, InboxQuery};
+use crate::state::AppState;
 
 /// Verimor pages followed in one run before the rest waits for the next.
 const MAX_PAGES: u32 = 50;

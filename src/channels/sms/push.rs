@@ -11,10 +11,10 @@ use axum::response::{IntoResponse, Response};
 
 use super::intake::{Origin, admit, intake, within_body_limit};
 use super::providers;
-use crate::app::AppState;
 use crate::error::ApiError;
 use crate::http::quarantine;
 use crate::http::request_meta::Peer;
+use crate::state::AppState;
 
 const ROUTE: &str = "/webhooks/sms";
 

@@ -10,9 +10,9 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::config::ProviderKind;
-use crate::app::AppState;
 use crate::domain::Recipient;
 use crate::providers::{ApiFailure, SmsApi};
+use crate::state::AppState;
 use crate::store::StoreError;
 use crate::store::sms::{ReplyOutcome, SmsReply};
 

@@ -8,16 +8,16 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 
-use super::generic::{verify_basic, verify_hmac_sha256};
 use super::inbound::{self, MoError, MoInput};
 use super::intake::{Origin, admit, intake, within_body_limit};
-use crate::app::AppState;
 use crate::channels::twilio_request::{TwilioRequest, twiml_response};
 use crate::channels::twiml;
 use crate::error::ApiError;
+use crate::http::credentials::{verify_basic, verify_hmac_sha256};
 use crate::http::quarantine;
 use crate::http::ratelimit::too_many_requests;
 use crate::http::request_meta::Peer;
+use crate::state::AppState;
 
 const TWILIO_ROUTE: &str = "/webhooks/twilio/sms";
 const GENERIC_ROUTE: &str = "/webhooks/generic/sms";

@@ -20,7 +20,6 @@ use super::outbound::{
 };
 use super::prompts::{Lang, PromptId, prompt};
 use super::{OUTBOUND_ANNOUNCE_ROUTE, OUTBOUND_ROUTE};
-use crate::app::AppState;
 use crate::channels::agent::{same_movement, text_field};
 use crate::domain::{Channel, ConsentIntent, ConsentType, Evidence, RecipientType, Source, Status};
 use crate::error::ApiError;
@@ -28,6 +27,7 @@ use crate::http::auth::ApiCaller;
 use crate::http::consents::resolve_brand;
 use crate::http::json::ApiJson;
 use crate::http::request_meta::{self, Peer};
+use crate::state::AppState;
 
 pub const GRANTS_ROUTE: &str = "/v1/voice/outbound-grants";
 pub const PBX_ROUTE: &str = "/v1/voice/pbx/opt-outs";

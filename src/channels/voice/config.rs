@@ -7,8 +7,8 @@ use super::flow::FlowConfig;
 use super::render::{PromptMode, Voices};
 use super::{BrandRef, IvrSettings};
 use crate::channels::sms::routing::normalise_number;
-use crate::config::Secret;
 use crate::domain::Brand;
+use crate::secret::Secret;
 
 /// Embedded development key for call-state tokens; refused when `iys.mode = "live"`.
 pub const DEV_STATE_SECRET: &str = "dev-voice-state-secret-CHANGE-ME-for-production";

@@ -15,7 +15,7 @@ use axum::Router;
 use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 
-use crate::app::AppState;
+use crate::state::AppState;
 
 pub use flow::{
     BrandRef, CallState, Choice, FlowConfig, Input, Outcome, Prompt, Stage, Step, step,

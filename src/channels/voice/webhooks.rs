@@ -12,13 +12,13 @@ use super::flow::{BrandRef, Input, Outcome};
 use super::outbound::{Entry, GRANT_PARAM, OutboundCall, OutboundStart, open_grant, turkish_phone};
 use super::prompts::{Lang, PromptId, prompt};
 use super::{CALL_ROUTE, IvrSettings, rejected_twiml, turn};
-use crate::app::AppState;
 use crate::channels::twilio_request::{TwilioRequest, twiml_response};
 use crate::channels::twiml;
 use crate::domain::{Channel, ConsentIntent, Evidence, ProviderMessageId, RecipientType, Source};
 use crate::error::ApiError;
 use crate::http::quarantine;
 use crate::ledger::{LedgerError, Recorded};
+use crate::state::AppState;
 
 /// The dedupe namespace of IVR movements (with `"{CallSid}:{TYPE}:{STATUS}"`).
 pub const PROVIDER: &str = "twilio-voice";

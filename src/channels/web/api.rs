@@ -6,13 +6,13 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::code::{self, LinkKey};
-use crate::app::AppState;
 use crate::config::IysMode;
 use crate::domain::{Brand, ConsentType, Recipient, RecipientType};
 use crate::error::ApiError;
 use crate::http::auth::ApiCaller;
 use crate::http::consents::{InvalidRecipient, resolve_brand};
 use crate::http::json::ApiJson;
+use crate::state::AppState;
 use crate::store::{Link, NewLink};
 
 /// Upper bound for `links.max_bulk`.

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::code::{MAX_CODE_LEN, MIN_CODE_LEN};
-use crate::config::Secret;
+use crate::secret::Secret;
 
 /// The development key in `config/default.toml`; refused in live mode.
 pub const DEV_CODE_KEY: &str = "dev-link-key-change-me-0123456789";

@@ -16,9 +16,9 @@ use super::code;
 use super::form::{self, PostKind, Provenance, Refusal};
 use super::lang::Lang;
 use super::templates::{self, Problem};
-use crate::app::AppState;
 use crate::domain::{Channel, ConsentIntent, Evidence, Recipient, Source, Status};
 use crate::http::request_meta;
+use crate::state::AppState;
 use crate::store::Link;
 
 const MAX_USER_AGENT_CHARS: usize = 512;

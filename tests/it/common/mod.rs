@@ -142,7 +142,7 @@ pub fn intent(
 /// A running app on 127.0.0.1:0 with a manual clock.
 pub struct TestApp {
     pub base: String,
-    pub state: iys_relay::app::AppState,
+    pub state: iys_relay::state::AppState,
     pub clock: iys_relay::domain::time::ManualClock,
     pub http: reqwest::Client,
     pub _store: TestStore,

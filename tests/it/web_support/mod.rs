@@ -7,9 +7,11 @@ use std::sync::Arc;
 
 use figment::Figment;
 use figment::providers::{Format, Toml};
-use iys_relay::app::{App, AppState};
-use iys_relay::config::{Config, DEFAULT_TOML, Secret};
+use iys_relay::app::App;
+use iys_relay::config::{Config, DEFAULT_TOML};
 use iys_relay::domain::time::ManualClock;
+use iys_relay::secret::Secret;
+use iys_relay::state::AppState;
 use iys_relay::store::StoredEvent;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;

@@ -22,6 +22,7 @@ use subtle::ConstantTimeEq;
 use super::config::{ProviderConfig, ProviderKind, SmsConfig};
 use crate::domain::Recipient;
 use crate::error::ApiError;
+use crate::http::credentials::{verify_basic, verify_hmac_sha256};
 use crate::providers::SmsApi;
 
 /// One inbound message as an adapter read it, numbers normalised, time in UTC.
@@ -352,7 +353,7 @@ impl Provider {
         }
         if let (Some(u), Some(p)) = (&c.basic_user, &c.basic_password) {
             any = true;
-            if !authorization.is_some_and(|h| super::generic::verify_basic(h, u, p.expose())) {
+            if !authorization.is_some_and(|h| verify_basic(h, u, p.expose())) {
                 return Err(ApiError::unauthorized(
                     "HTTP Basic credentials are missing or wrong",
                 ));
@@ -360,9 +361,7 @@ impl Provider {
         }
         if let Some(secret) = c.hmac_secret.as_ref().filter(|s| !s.expose().is_empty()) {
             any = true;
-            if !signature.is_some_and(|s| {
-                super::generic::verify_hmac_sha256(secret.expose().as_bytes(), body, s)
-            }) {
+            if !signature.is_some_and(|s| verify_hmac_sha256(secret.expose().as_bytes(), body, s)) {
                 return Err(ApiError::forbidden("X-Signature does not match the body"));
             }
         }

@@ -16,12 +16,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde::Serialize;
 
-use super::sync::movement_intent;
-use super::wire::{PushItem, PushPayload};
-use crate::app::AppState;
-use crate::channels::sms::generic::verify_basic;
 use crate::domain::ProviderMessageId;
 use crate::error::ApiError;
+use crate::http::credentials::verify_basic;
+use crate::iys::sync::movement_intent;
+use crate::iys::wire::{PushItem, PushPayload};
+use crate::state::AppState;
 
 /// Leaves a margin under İYS's 5 s.
 const ANSWER_WITHIN: Duration = Duration::from_secs(4);
