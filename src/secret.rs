@@ -6,7 +6,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-/// A secret string: `Debug`, `Display` and `Serialize` print it redacted.
+/// A secret string: `Debug` and `Serialize` print it redacted, and it has no `Display`, so it
+/// cannot be formatted into a message by mistake; `expose()` is the one way to read it.
 #[derive(Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(transparent)]
 pub struct Secret(String);
