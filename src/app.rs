@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::channels::sms::inbound::SmsChannel;
+use crate::channels::sms::channel::SmsChannel;
 use crate::channels::sms::poller::ProviderPoller;
 use crate::channels::sms::replies_outbox::ReplyWorker;
 use crate::config::{Config, IysMode};

@@ -33,13 +33,13 @@ pub struct Config {
     pub brands: Vec<Brand>,
     pub api: ApiConfig,
     #[serde(default)]
-    pub twilio: crate::channels::twilio_request::TwilioConfig,
+    pub twilio: TwilioConfig,
     #[serde(default)]
     pub sms: crate::channels::sms::config::SmsConfig,
     #[serde(default)]
-    pub links: crate::channels::web::LinksConfig,
+    pub links: crate::channels::web::config::LinksConfig,
     #[serde(default)]
-    pub quarantine: crate::http::quarantine::QuarantineConfig,
+    pub quarantine: QuarantineConfig,
     pub voice: crate::channels::voice::config::VoiceConfig,
 }
 
@@ -418,6 +418,51 @@ impl Config {
         // The database URL is not secret as a whole, only its password.
         let url = crate::store::redact_url(self.database.url.expose());
         out.replacen("url = \"***\"", &format!("url = {url:?}"), 1)
+    }
+}
+
+/// `[twilio]`: the account's auth tokens (primary first, a secondary during rotation).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TwilioConfig {
+    pub auth_tokens: Vec<Secret>,
+}
+
+/// `[quarantine]`: how much of what could not be read is kept, and for how long.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QuarantineConfig {
+    /// Bytes of one request's body kept (longer ones are kept truncated).
+    pub max_row_bytes: usize,
+    /// Bytes of body the whole quarantine holds; beyond it the oldest rows are dropped.
+    pub max_total_bytes: usize,
+    /// Hours a row is kept.
+    pub retention_hours: u64,
+}
+
+impl Default for QuarantineConfig {
+    fn default() -> Self {
+        Self {
+            max_row_bytes: 16 * 1024,
+            max_total_bytes: 64 * 1024 * 1024,
+            retention_hours: 7 * 24,
+        }
+    }
+}
+
+impl QuarantineConfig {
+    pub fn problems(&self) -> Vec<String> {
+        let mut p = Vec::new();
+        if self.max_row_bytes == 0 || self.max_row_bytes > self.max_total_bytes {
+            p.push(
+                "quarantine.max_row_bytes must be at least 1 and at most quarantine.max_total_bytes"
+                    .into(),
+            );
+        }
+        if self.retention_hours == 0 {
+            p.push("quarantine.retention_hours must be at least 1".into());
+        }
+        p
     }
 }
 

@@ -28,6 +28,47 @@ pub struct Body<'a> {
 /// `Body` as the OpenAPI document names it.
 pub type ErrorBody = Body<'static>;
 
+/// The refusals every read of the JSON API may answer, each `{code, message, request_id}`.
+#[allow(dead_code)] // a description for the document, never built
+#[derive(utoipa::IntoResponses)]
+pub enum ReadErrors {
+    #[response(
+        status = 400,
+        description = "malformed query, unknown or missing brand"
+    )]
+    BadRequest(ErrorBody),
+    #[response(status = 401, description = "missing or wrong bearer token")]
+    Unauthorized(ErrorBody),
+    #[response(
+        status = 422,
+        description = "a value that cannot be used, with its reason"
+    )]
+    Unprocessable(ErrorBody),
+    #[response(status = 503, description = "storage unavailable; retry")]
+    Unavailable(ErrorBody),
+}
+
+/// The refusals every JSON write may answer, each `{code, message, request_id}`.
+#[allow(dead_code)] // a description for the document, never built
+#[derive(utoipa::IntoResponses)]
+pub enum WriteErrors {
+    #[response(status = 400, description = "malformed JSON, unknown or missing brand")]
+    BadRequest(ErrorBody),
+    #[response(status = 401, description = "missing or wrong bearer token")]
+    Unauthorized(ErrorBody),
+    #[response(status = 413, description = "body too large")]
+    TooLarge(ErrorBody),
+    #[response(status = 415, description = "send Content-Type: application/json")]
+    UnsupportedMediaType(ErrorBody),
+    #[response(
+        status = 422,
+        description = "a value that cannot be recorded, with its reason"
+    )]
+    Unprocessable(ErrorBody),
+    #[response(status = 503, description = "storage unavailable; retry")]
+    Unavailable(ErrorBody),
+}
+
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         Self {

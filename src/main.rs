@@ -413,7 +413,8 @@ fn deadline(received: &str, half_days_non_business: bool) -> anyhow::Result<()> 
 
 fn parse_sms(config: &Config, to: &str, body: &str) -> anyhow::Result<()> {
     use iys_relay::channels::sms::inbound;
-    let sms = inbound::SmsChannel::new(config.sms.clone(), &config.brands);
+    let sms =
+        iys_relay::channels::sms::channel::SmsChannel::new(config.sms.clone(), &config.brands);
     let parsed = inbound::classify(&sms, to, body)?;
     let out = serde_json::json!({
         "intent": parsed.intent,

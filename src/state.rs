@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::channels::sms::inbound::SmsChannel;
+use crate::channels::sms::channel::SmsChannel;
 use crate::config::Config;
 use crate::http::ratelimit::Limits;
 use crate::ledger::Ledger;

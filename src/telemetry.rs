@@ -109,14 +109,4 @@ mod tests {
         assert_eq!(e.to_string(), "outer");
         assert_eq!(chain(&e).to_string(), "outer: middle: connection refused");
     }
-
-    #[test]
-    fn a_failed_ledger_commit_keeps_the_store_error() {
-        let store = crate::store::StoreError::Corrupt("no outcome".into());
-        let e = crate::ledger::LedgerError::Commit(std::sync::Arc::new(store));
-        assert_eq!(
-            chain(&e).to_string(),
-            "the ledger commit failed: stored data is not valid: no outcome"
-        );
-    }
 }

@@ -144,7 +144,7 @@ pub fn check_consent_at(
     responses(
         (status = 201, description = "recorded", body = AgentConsentResponse),
         (status = 200, description = "already recorded (a retry)", body = AgentConsentResponse),
-        crate::http::openapi::WriteErrors,
+        crate::error::WriteErrors,
         (status = 409, description = "the same key was used for another movement", body = crate::error::ErrorBody)
     ),
     security(("bearer" = []))
@@ -325,7 +325,7 @@ pub struct AgentLookup {
     params(("recipient" = String, Path, description = "phone (any Turkish form) or e-mail"), AgentLookupQuery),
     responses(
         (status = 200, description = "answers and recent events", body = AgentLookup),
-        crate::http::openapi::ReadErrors
+        crate::error::ReadErrors
     ),
     security(("bearer" = []))
 )]

@@ -12,7 +12,6 @@ use axum::body::Bytes;
 use axum::extract::{ConnectInfo, FromRequest, Request};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Serialize};
 
 use crate::channels::sms::signature::{
     form_params_raw, validate_twilio_json_any, validate_twilio_raw_any,
@@ -20,15 +19,7 @@ use crate::channels::sms::signature::{
 use crate::error::ApiError;
 use crate::http::ratelimit::too_many_requests;
 use crate::http::{quarantine, request_meta};
-use crate::secret::Secret;
 use crate::state::AppState;
-
-/// `[twilio]`: the account's auth tokens (primary first, a secondary during rotation).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct TwilioConfig {
-    pub auth_tokens: Vec<Secret>,
-}
 
 /// Bodies above this are refused outright, unread and unauthenticated (the quarantine keeps
 /// smaller oversize ones whose signature checks out).

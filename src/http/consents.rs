@@ -46,7 +46,7 @@ pub fn resolve_brand<'a>(st: &'a AppState, brand: Option<&str>) -> Result<&'a Br
     params(("recipient" = String, Path, description = "phone (any Turkish form) or e-mail"), LookupQuery),
     responses(
         (status = 200, description = "the answer, from the current-state table", body = SuppressionAnswer),
-        crate::http::openapi::ReadErrors
+        crate::error::ReadErrors
     ),
     security(("bearer" = []))
 )]
@@ -105,7 +105,7 @@ pub struct CheckResponse {
     request_body = CheckRequest,
     responses(
         (status = 200, description = "one answer per valid input; invalid inputs by index", body = CheckResponse),
-        crate::http::openapi::WriteErrors
+        crate::error::WriteErrors
     ),
     security(("bearer" = []))
 )]

@@ -4,56 +4,18 @@
 //! are logged (no body, no parameters) and counted, so a stranger cannot fill the database or
 //! take SQLite's single writer from real webhooks.
 
+use crate::config::QuarantineConfig;
 use crate::telemetry::chain;
 use std::sync::Arc;
 
 use axum::http::HeaderMap;
 use chrono::Duration;
-use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::domain::time::Clock;
 use crate::state::AppState;
 use crate::store::{QuarantineItem, Store, StoreError};
-
-/// `[quarantine]`: how much of what could not be read is kept, and for how long.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct QuarantineConfig {
-    /// Bytes of one request's body kept (longer ones are kept truncated).
-    pub max_row_bytes: usize,
-    /// Bytes of body the whole quarantine holds; beyond it the oldest rows are dropped.
-    pub max_total_bytes: usize,
-    /// Hours a row is kept.
-    pub retention_hours: u64,
-}
-
-impl Default for QuarantineConfig {
-    fn default() -> Self {
-        Self {
-            max_row_bytes: 16 * 1024,
-            max_total_bytes: 64 * 1024 * 1024,
-            retention_hours: 7 * 24,
-        }
-    }
-}
-
-impl QuarantineConfig {
-    pub fn problems(&self) -> Vec<String> {
-        let mut p = Vec::new();
-        if self.max_row_bytes == 0 || self.max_row_bytes > self.max_total_bytes {
-            p.push(
-                "quarantine.max_row_bytes must be at least 1 and at most quarantine.max_total_bytes"
-                    .into(),
-            );
-        }
-        if self.retention_hours == 0 {
-            p.push("quarantine.retention_hours must be at least 1".into());
-        }
-        p
-    }
-}
 
 /// Keeps an authenticated request that could not be read. Callers reach this only after the
 /// request's signature or credentials were verified.

@@ -253,3 +253,16 @@ async fn writer(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_failed_ledger_commit_keeps_the_store_error() {
+        let store = crate::store::StoreError::Corrupt("no outcome".into());
+        let e = crate::ledger::LedgerError::Commit(std::sync::Arc::new(store));
+        assert_eq!(
+            crate::telemetry::chain(&e).to_string(),
+            "the ledger commit failed: stored data is not valid: no outcome"
+        );
+    }
+}

@@ -1,15 +1,13 @@
 //! The provider-independent core of an inbound SMS: route → rate-limit → parse → record → reply.
 
-use crate::telemetry::chain;
 use std::net::IpAddr;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::config::SmsConfig;
+use super::channel::SmsChannel;
 use super::replies::reply;
-use super::routing::SmsDirectory;
 use crate::config::Config;
 use crate::domain::keywords::{ParsedSms, SmsIntent, parse_sms};
 use crate::domain::provider_id::ProviderIdError;
@@ -18,43 +16,8 @@ use crate::domain::{
     Source, Status,
 };
 use crate::ledger::LedgerError;
-use crate::providers::twilio::TwilioClient;
 use crate::state::AppState;
 use crate::store::{InboundMessage, RecordOutcome, StoreError};
-
-/// Everything the SMS channel keeps between requests.
-pub struct SmsChannel {
-    pub config: SmsConfig,
-    pub directory: SmsDirectory,
-    pub outbound: Option<TwilioClient>,
-    /// The `[[sms.providers]]` adapters with their API clients.
-    pub providers: super::providers::Registry,
-    /// Woken when a reply is queued, so the outbox worker sends it at once.
-    pub reply_wake: std::sync::Arc<tokio::sync::Notify>,
-}
-
-impl SmsChannel {
-    pub fn new(config: SmsConfig, brands: &[crate::domain::Brand]) -> Self {
-        let directory = SmsDirectory::build(&config, brands);
-        let outbound = config.outbound.as_ref().and_then(|o| {
-            TwilioClient::new(
-                &o.base_url,
-                &o.account_sid,
-                o.auth_token.expose(),
-                Duration::from_secs(10),
-            )
-            .map_err(|e| tracing::error!(error = %chain(&e), "sms.outbound is not usable"))
-            .ok()
-        });
-        Self {
-            directory,
-            outbound,
-            providers: super::providers::Registry::build(&config),
-            reply_wake: Default::default(),
-            config,
-        }
-    }
-}
 
 /// One inbound message, as any provider delivered it.
 #[derive(Debug, Clone)]

@@ -1,5 +1,6 @@
 //! SMS channel: inbound keyword opt-out / opt-in on numbers and short codes.
 
+pub mod channel;
 pub mod config;
 pub mod generic;
 pub mod inbound;

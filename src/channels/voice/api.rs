@@ -79,7 +79,7 @@ pub struct GrantResponse {
     request_body = GrantRequest,
     responses(
         (status = 200, description = "the grant and the two URLs carrying it", body = GrantResponse),
-        crate::http::openapi::WriteErrors
+        crate::error::WriteErrors
     ),
     security(("bearer" = []))
 )]
@@ -214,7 +214,7 @@ fn parse_pbx_body(headers: &HeaderMap, body: &[u8]) -> Result<PbxOptOut, ApiErro
     responses(
         (status = 201, description = "recorded", body = PbxResponse),
         (status = 200, description = "already recorded for this call_id", body = PbxResponse),
-        crate::http::openapi::WriteErrors,
+        crate::error::WriteErrors,
         (status = 409, description = "the same call_id was used for another callee or brand", body = crate::error::ErrorBody)
     ),
     security(("bearer" = []))

@@ -3,9 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::flow::BrandRef;
 use super::flow::FlowConfig;
 use super::render::{PromptMode, Voices};
-use super::{BrandRef, IvrSettings};
 use crate::channels::sms::routing::normalise_number;
 use crate::domain::Brand;
 use crate::secret::Secret;
@@ -81,7 +81,7 @@ impl VoiceConfig {
                 .prompts_base_url
                 .clone()
                 .unwrap_or_else(|| format!("{base}/voice-prompts")),
-            action_base: format!("{base}{}", super::GATHER_ROUTE),
+            action_base: format!("{base}{}", super::paths::GATHER_ROUTE),
             mode: self.prompt_mode,
             voices: self.voices.clone(),
         }
@@ -154,6 +154,20 @@ impl VoiceConfig {
         p.extend(super::prompts::check_catalog());
         p
     }
+}
+
+/// Static settings the handler holds for the IVR (from config).
+#[derive(Debug, Clone)]
+pub struct IvrSettings {
+    pub flow: FlowConfig,
+    /// HMAC key for call-state tokens: at least 32 random bytes.
+    pub secret: Vec<u8>,
+    /// Public base URL of `voice-prompts/` (served statically).
+    pub prompts_base: String,
+    /// Public URL of the IVR action route (the Gather action and timeout redirect).
+    pub action_base: String,
+    pub mode: PromptMode,
+    pub voices: Voices,
 }
 
 #[cfg(test)]

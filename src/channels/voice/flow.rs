@@ -531,7 +531,7 @@ fn stage_prompts(s: &CallState, cfg: &FlowConfig) -> (Vec<Prompt>, GatherSpec) {
 
 #[cfg(test)]
 #[path = "flow_tests.rs"]
-mod tests;
+pub(crate) mod tests;
 #[cfg(test)]
 #[path = "flow_walk_tests.rs"]
 mod walk_tests;

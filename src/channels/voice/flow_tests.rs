@@ -1,12 +1,10 @@
 //! Transition tests for the IVR flow, and a walk over every reachable state checking the TwiML.
 
 use super::*;
-use crate::channels::twiml_check::parse;
-use crate::channels::voice::render::{PromptMode, Voices};
 
-pub(super) const CALLER: &str = "+905321234567";
+pub(crate) const CALLER: &str = "+905321234567";
 
-pub(super) fn brand(code: i64, name: &str) -> BrandRef {
+pub(crate) fn brand(code: i64, name: &str) -> BrandRef {
     BrandRef {
         brand_code: code,
         name: name.into(),
@@ -350,70 +348,4 @@ fn debug_output_masks_phone_numbers() {
         "{dbg}"
     );
     assert!(dbg.contains("+90532*****67"));
-}
-
-#[test]
-fn full_call_through_turn_with_signed_action_urls() {
-    use crate::channels::voice::{IvrSettings, TokenError, rejected_twiml, turn};
-    let now = chrono::DateTime::parse_from_rfc3339("2026-03-02T09:00:00Z")
-        .unwrap()
-        .to_utc();
-    let s = IvrSettings {
-        flow: FlowConfig::default(),
-        secret: b"0123456789abcdef0123456789abcdef".to_vec(),
-        prompts_base: "https://relay.example/voice-prompts/".into(),
-        action_base: "https://relay.example/voice/turn".into(),
-        mode: PromptMode::Play,
-        voices: Voices::default(),
-    };
-    let sid = "CA1";
-    let token_of = |xml: &str| -> String {
-        let root = parse(xml).unwrap();
-        let action = root.children[0].attr("action").unwrap().to_string();
-        assert_eq!(
-            root.children[1].text, action,
-            "timeout redirect goes to the same URL"
-        );
-        let url = url::Url::parse(&action).unwrap();
-        url.query_pairs()
-            .find(|(k, _)| k == "t")
-            .unwrap()
-            .1
-            .into_owned()
-    };
-    let start = Input::Start {
-        caller: Some(CALLER.into()),
-        brands: vec![brand(9, "A")],
-    };
-    let t1 = turn(&s, sid, None, start, now).unwrap();
-    assert!(
-        t1.twiml
-            .contains("https://relay.example/voice-prompts/tr/welcome.wav"),
-        "{}",
-        t1.twiml
-    );
-    let tok = token_of(&t1.twiml);
-    assert_eq!(
-        turn(&s, sid, None, Input::Digits("1".into()), now).unwrap_err(),
-        TokenError::Malformed
-    );
-    assert_eq!(
-        turn(&s, "CA2", Some(&tok), Input::Timeout, now).unwrap_err(),
-        TokenError::WrongCall
-    );
-    let t2 = turn(&s, sid, Some(&tok), Input::from_digits(Some("1")), now).unwrap();
-    let t3 = turn(
-        &s,
-        sid,
-        Some(&token_of(&t2.twiml)),
-        Input::from_digits(Some("1")),
-        now,
-    )
-    .unwrap();
-    assert_eq!(t3.step.outcome.unwrap().status, Status::Ret);
-    let root = parse(&t3.twiml).unwrap();
-    assert_eq!(root.children.last().unwrap().name, "Hangup");
-    let rej = parse(&rejected_twiml(&s)).unwrap();
-    let names: Vec<_> = rej.children.iter().map(|n| n.name.as_str()).collect();
-    assert_eq!(names, ["Play", "Hangup"]);
 }

@@ -5,6 +5,7 @@ pub mod api;
 pub mod config;
 pub mod flow;
 pub mod outbound;
+pub mod paths;
 pub mod prompts;
 mod redact;
 pub mod render;
@@ -17,23 +18,14 @@ use chrono::{DateTime, Utc};
 
 use crate::state::AppState;
 
+pub use config::IvrSettings;
 pub use flow::{
     BrandRef, CallState, Choice, FlowConfig, Input, Outcome, Prompt, Stage, Step, step,
 };
+pub use paths::{CALL_ROUTE, GATHER_ROUTE, OUTBOUND_ANNOUNCE_ROUTE, OUTBOUND_ROUTE, STATUS_ROUTE};
 pub use prompts::{Lang, PromptId, PromptText, prompt};
 pub use render::{PromptMode, PromptUrls, Voices, render};
 pub use token::{TokenError, open, seal};
-
-/// The incoming-call webhook (the number's "A call comes in" URL).
-pub const CALL_ROUTE: &str = "/webhooks/twilio/voice";
-/// Every later turn: the Gather action and the timeout redirect, with the signed state in `t`.
-pub const GATHER_ROUTE: &str = "/webhooks/twilio/voice/gather";
-/// The in-call entry of a business's own call (the dialer redirects or points its Gather here).
-pub const OUTBOUND_ROUTE: &str = "/webhooks/twilio/voice/outbound";
-/// The relay's short announcement inside a business's own call.
-pub const OUTBOUND_ANNOUNCE_ROUTE: &str = "/webhooks/twilio/voice/outbound/announce";
-/// The call status callback (logged only).
-pub const STATUS_ROUTE: &str = "/webhooks/twilio/voice/status";
 
 /// The call-centre channel's routes: IVR webhooks, the prompt recordings and the agent API.
 pub fn routes() -> Router<AppState> {
@@ -52,20 +44,6 @@ pub fn routes() -> Router<AppState> {
         .merge(api::routes())
         .route("/voice-prompts/{lang}/{file}", get(webhooks::prompt_wav))
         .merge(crate::channels::agent::routes())
-}
-
-/// Static settings the handler holds for the IVR (from config).
-#[derive(Debug, Clone)]
-pub struct IvrSettings {
-    pub flow: FlowConfig,
-    /// HMAC key for call-state tokens: at least 32 random bytes.
-    pub secret: Vec<u8>,
-    /// Public base URL of `voice-prompts/` (served statically).
-    pub prompts_base: String,
-    /// Public URL of the IVR action route (the Gather action and timeout redirect).
-    pub action_base: String,
-    pub mode: PromptMode,
-    pub voices: Voices,
 }
 
 /// One webhook's result: the flow step (with any [`Outcome`] to record) and the TwiML to return.
@@ -116,4 +94,77 @@ pub fn rejected_twiml(s: &IvrSettings) -> String {
     };
     let urls = PromptUrls::new(&s.prompts_base, &s.action_base, "");
     render(&st, &urls, s.mode, &s.voices).to_xml()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::channels::twiml_check::parse;
+    use crate::channels::voice::flow::tests::{CALLER, brand};
+    use crate::domain::Status;
+
+    #[test]
+    fn full_call_through_turn_with_signed_action_urls() {
+        let now = chrono::DateTime::parse_from_rfc3339("2026-03-02T09:00:00Z")
+            .unwrap()
+            .to_utc();
+        let s = IvrSettings {
+            flow: FlowConfig::default(),
+            secret: b"0123456789abcdef0123456789abcdef".to_vec(),
+            prompts_base: "https://relay.example/voice-prompts/".into(),
+            action_base: "https://relay.example/voice/turn".into(),
+            mode: PromptMode::Play,
+            voices: Voices::default(),
+        };
+        let sid = "CA1";
+        let token_of = |xml: &str| -> String {
+            let root = parse(xml).unwrap();
+            let action = root.children[0].attr("action").unwrap().to_string();
+            assert_eq!(
+                root.children[1].text, action,
+                "timeout redirect goes to the same URL"
+            );
+            let url = url::Url::parse(&action).unwrap();
+            url.query_pairs()
+                .find(|(k, _)| k == "t")
+                .unwrap()
+                .1
+                .into_owned()
+        };
+        let start = Input::Start {
+            caller: Some(CALLER.into()),
+            brands: vec![brand(9, "A")],
+        };
+        let t1 = turn(&s, sid, None, start, now).unwrap();
+        assert!(
+            t1.twiml
+                .contains("https://relay.example/voice-prompts/tr/welcome.wav"),
+            "{}",
+            t1.twiml
+        );
+        let tok = token_of(&t1.twiml);
+        assert_eq!(
+            turn(&s, sid, None, Input::Digits("1".into()), now).unwrap_err(),
+            TokenError::Malformed
+        );
+        assert_eq!(
+            turn(&s, "CA2", Some(&tok), Input::Timeout, now).unwrap_err(),
+            TokenError::WrongCall
+        );
+        let t2 = turn(&s, sid, Some(&tok), Input::from_digits(Some("1")), now).unwrap();
+        let t3 = turn(
+            &s,
+            sid,
+            Some(&token_of(&t2.twiml)),
+            Input::from_digits(Some("1")),
+            now,
+        )
+        .unwrap();
+        assert_eq!(t3.step.outcome.unwrap().status, Status::Ret);
+        let root = parse(&t3.twiml).unwrap();
+        assert_eq!(root.children.last().unwrap().name, "Hangup");
+        let rej = parse(&rejected_twiml(&s)).unwrap();
+        let names: Vec<_> = rej.children.iter().map(|n| n.name.as_str()).collect();
+        assert_eq!(names, ["Play", "Hangup"]);
+    }
 }

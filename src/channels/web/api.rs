@@ -15,8 +15,6 @@ use crate::http::json::ApiJson;
 use crate::state::AppState;
 use crate::store::{Link, NewLink};
 
-/// Upper bound for `links.max_bulk`.
-pub const MAX_BULK_LIMIT: usize = 10_000;
 /// Body limit for the bulk route: 10,000 e-mail addresses of İYS's maximum length fit.
 pub const BULK_BODY_LIMIT: usize = 4 * 1024 * 1024;
 pub const LIST_UNSUBSCRIBE_POST: &str = "List-Unsubscribe=One-Click";
@@ -186,7 +184,7 @@ impl<'a> Minter<'a> {
     request_body = MintRequest,
     responses(
         (status = 200, description = "the link (the same one again for the same address and campaign)", body = MintedLink),
-        crate::http::openapi::WriteErrors
+        crate::error::WriteErrors
     ),
     security(("bearer" = []))
 )]
@@ -218,7 +216,7 @@ pub async fn mint(
     request_body = BulkMintRequest,
     responses(
         (status = 200, description = "one link per valid recipient; invalid inputs by index", body = BulkMintResponse),
-        crate::http::openapi::WriteErrors
+        crate::error::WriteErrors
     ),
     security(("bearer" = []))
 )]

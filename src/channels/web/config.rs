@@ -5,6 +5,9 @@ use serde::{Deserialize, Serialize};
 use super::code::{MAX_CODE_LEN, MIN_CODE_LEN};
 use crate::secret::Secret;
 
+/// Upper bound for `links.max_bulk`.
+pub const MAX_BULK_LIMIT: usize = 10_000;
+
 /// The development key in `config/default.toml`; refused in live mode.
 pub const DEV_CODE_KEY: &str = "dev-link-key-change-me-0123456789";
 
@@ -70,11 +73,8 @@ impl LinksConfig {
         if self.expiry_days == 0 {
             p.push("links.expiry_days must be at least 1".into());
         }
-        if !(1..=super::api::MAX_BULK_LIMIT).contains(&self.max_bulk) {
-            p.push(format!(
-                "links.max_bulk must be 1..={}",
-                super::api::MAX_BULK_LIMIT
-            ));
+        if !(1..=MAX_BULK_LIMIT).contains(&self.max_bulk) {
+            p.push(format!("links.max_bulk must be 1..={}", MAX_BULK_LIMIT));
         }
         if self.get_per_minute == 0 || self.post_per_minute == 0 {
             p.push("links.get_per_minute and links.post_per_minute must be at least 1".into());
