@@ -31,7 +31,9 @@ if ! as_pg "$BIN/pg_isready" -q -h 127.0.0.1 -p "$PGPORT"; then
 fi
 # Every test creates its own database (t_<uuid>) and leaves it behind; on a machine that runs
 # the suite again and again they add up to gigabytes. Drop the earlier runs' leftovers that
-# nothing is connected to (a database in use refuses, and is left alone).
+# nothing is connected to (a database in use refuses, and is left alone). From / so that psql,
+# run as the postgres user, does not warn about a working directory it cannot enter.
+cd /
 as_pg "$BIN/psql" -h 127.0.0.1 -p "$PGPORT" -U postgres -d postgres -Atqc \
   "select datname from pg_database where datname like 't\_%' and datname not in
      (select datname from pg_stat_activity where datname is not null)" 2>/dev/null |
