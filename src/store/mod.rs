@@ -20,6 +20,7 @@ mod sql_ops;
 mod sql_queue;
 mod sql_record;
 mod sql_sms;
+mod sql_sqlite;
 mod sqlite;
 
 use std::sync::Arc;
@@ -41,6 +42,13 @@ pub use sql::{SqlStore, redact_url};
 pub enum StoreError {
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The transaction holding a write could not be committed; nothing of it was kept.
+    #[error("commit failed: {0}")]
+    Commit(String),
+    #[error("the store was opened read-only (beside a running serve); this command writes")]
+    ReadOnly,
     #[error("migration error: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("unsupported database URL {0:?}: use sqlite://path or postgres://...")]
@@ -352,6 +360,11 @@ pub trait Store: ReportQueue + OpsStore + AuditStore + SmsStore + Send + Sync + 
 
 /// Opens the store named by `url` (`sqlite://...` or `postgres://...`).
 pub async fn connect(url: &str, max_connections: u32) -> Result<Arc<dyn Store>, StoreError> {
+    if url.starts_with("sqlite:") {
+        return Ok(Arc::new(
+            sqlite::SqliteStore::connect(url, max_connections).await?,
+        ));
+    }
     Ok(Arc::new(SqlStore::connect(url, max_connections).await?))
 }
 
@@ -361,6 +374,11 @@ pub async fn connect_read_only(
     url: &str,
     max_connections: u32,
 ) -> Result<Arc<dyn Store>, StoreError> {
+    if url.starts_with("sqlite:") {
+        return Ok(Arc::new(
+            sqlite::SqliteStore::connect_read_only(url, max_connections).await?,
+        ));
+    }
     Ok(Arc::new(
         SqlStore::connect_read_only(url, max_connections).await?,
     ))

@@ -13,7 +13,8 @@ use super::rows::{
 };
 use super::{
     AddressKey, Backend, ConsentState, InboundMessage, NewEvent, QuarantineItem, QuarantineKept,
-    QueueSummary, Readiness, RecordOutcome, ReportJob, StoreError, StoredEvent, postgres, sqlite,
+    QueueSummary, Readiness, RecordOutcome, ReportJob, StoreError, StoredEvent, postgres,
+    sql_sqlite as sqlite,
 };
 use crate::domain::time::{from_ms, to_ms};
 use crate::domain::{ConsentType, RecipientType};
