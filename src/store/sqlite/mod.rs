@@ -188,11 +188,12 @@ const JOB_BY_EVENT: &str = concat!(
     rows::job_columns!(),
     " FROM report_jobs WHERE event_id = ?1"
 );
-const NEAREST_OPEN_JOBS: &str = concat!(
+const NEAREST_IN_STATE: &str = concat!(
     "SELECT ",
     rows::job_columns!(),
-    " FROM report_jobs WHERE state IN ('pending', 'leased', 'batched') ORDER BY deadline_at_ms, id LIMIT ?1"
+    " FROM report_jobs WHERE state = ?1 ORDER BY deadline_at_ms, id LIMIT ?2"
 );
+const OPEN_STATES: [&str; 3] = ["pending", "leased", "batched"];
 
 #[async_trait]
 impl super::Store for SqliteStore {
@@ -293,18 +294,29 @@ impl super::Store for SqliteStore {
                 [],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )?;
-            let nearest = all(c, NEAREST_OPEN_JOBS, [nearest], rows::job)?;
-            // Ids grow with creation time, and (state, id) is indexed: no scan of the queue.
-            let oldest: Option<i64> = one(
-                c,
-                "SELECT created_at_ms FROM report_jobs WHERE id = (SELECT MIN(id) FROM report_jobs
-                 WHERE state IN ('pending', 'leased', 'batched'))",
-                [],
-                |r| r.get(0),
-            )?;
+            // One index probe per open state, merged here: `state IN (…) ORDER BY deadline`
+            // would make SQLite sort every open job, and a queue may hold millions.
+            let mut jobs = Vec::new();
+            let mut oldest: Option<i64> = None;
+            for state in OPEN_STATES {
+                jobs.extend(all(c, NEAREST_IN_STATE, params![state, nearest], rows::job)?);
+                // Ids grow with creation time, and (state, id) is indexed.
+                let first: Option<i64> = one(
+                    c,
+                    "SELECT created_at_ms FROM report_jobs WHERE id = (SELECT MIN(id) FROM report_jobs WHERE state = ?1)",
+                    [state],
+                    |r| r.get(0),
+                )?;
+                oldest = match (oldest, first) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+            }
+            jobs.sort_by_key(|j| (j.deadline_at, j.id));
+            jobs.truncate(nearest.max(0) as usize);
             Ok(QueueSummary {
                 by_state,
-                nearest,
+                nearest: jobs,
                 oldest_open_created_at: oldest.map(from_ms),
             })
         })
