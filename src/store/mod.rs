@@ -1,10 +1,8 @@
 //! Storage: the only place with SQL.
 //!
-//! `trait Store` is what the rest of the service sees. [`SqlStore`] implements it once over
-//! sqlx's `Any` driver, because SQLite and PostgreSQL accept the same SQL for everything the
-//! ledger does (`$n` placeholders, `ON CONFLICT`, `RETURNING`); what differs per backend
-//! (connection set-up, durability pragmas, the single-instance lock, job claiming with
-//! `FOR UPDATE SKIP LOCKED`, migrations) lives in `sqlite.rs` and `postgres.rs`.
+//! `trait Store` is what the rest of the service sees, with one implementation per backend
+//! chosen by URL: [`PgStore`] (`postgres/`) over sqlx's native PostgreSQL driver, and for
+//! SQLite [`SqlStore`] over sqlx's `Any` driver (`sql*.rs`, `sqlite.rs`).
 //! One trait method = one use-case step = one transaction.
 
 pub mod audit;
@@ -33,6 +31,7 @@ use crate::domain::{Channel, ConsentIntent, ConsentType, RecipientType, Source, 
 pub use audit::AuditStore;
 pub use links::{Link, NewLink};
 pub use ops::OpsStore;
+pub use postgres::PgStore;
 pub use queue::ReportQueue;
 pub use sms::SmsStore;
 pub use sql::{SqlStore, redact_url};
@@ -279,8 +278,12 @@ pub struct QuarantineItem {
     pub body: Vec<u8>,
 }
 
+/// `Any` lets a caller holding `Arc<dyn Store>` learn which implementation a URL opened (a
+/// test that the PostgreSQL path runs the native store).
 #[async_trait]
-pub trait Store: ReportQueue + OpsStore + AuditStore + SmsStore + Send + Sync + 'static {
+pub trait Store:
+    std::any::Any + ReportQueue + OpsStore + AuditStore + SmsStore + Send + Sync + 'static
+{
     fn backend(&self) -> Backend;
     async fn migrate(&self) -> Result<(), StoreError>;
     async fn readiness(&self) -> Result<Readiness, StoreError>;
@@ -352,6 +355,9 @@ pub trait Store: ReportQueue + OpsStore + AuditStore + SmsStore + Send + Sync + 
 
 /// Opens the store named by `url` (`sqlite://...` or `postgres://...`).
 pub async fn connect(url: &str, max_connections: u32) -> Result<Arc<dyn Store>, StoreError> {
+    if postgres::accepts(url) {
+        return Ok(Arc::new(PgStore::connect(url, max_connections).await?));
+    }
     Ok(Arc::new(SqlStore::connect(url, max_connections).await?))
 }
 
@@ -361,6 +367,10 @@ pub async fn connect_read_only(
     url: &str,
     max_connections: u32,
 ) -> Result<Arc<dyn Store>, StoreError> {
+    // PostgreSQL has no single-instance rule: the usual store reads beside a running `serve`.
+    if postgres::accepts(url) {
+        return connect(url, max_connections).await;
+    }
     Ok(Arc::new(
         SqlStore::connect_read_only(url, max_connections).await?,
     ))

@@ -1,7 +1,7 @@
 //! Storage for the SMS providers (`crate::channels::sms::providers`): each inbox poller's
 //! durable cursor with its leader lease, which provider message ids are already known, and the
-//! outbox of free replies. Implemented for [`super::SqlStore`] in `sql_sms.rs`.
-//! One method = one transaction.
+//! outbox of free replies. Implemented in `postgres/sms.rs` and
+//! (SQLite) `sql_sms.rs`. One method = one transaction.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};

@@ -34,8 +34,8 @@ impl SqlStore {
         sqlx::any::install_default_drivers();
         if url.starts_with("sqlite:") {
             sqlite::connect(url, max_connections).await
-        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-            postgres::connect(url, max_connections).await
+        } else if postgres::accepts(url) {
+            Self::connect_postgres(url, max_connections).await
         } else {
             Err(StoreError::UnsupportedUrl(redact_url(url)))
         }
@@ -50,6 +50,21 @@ impl SqlStore {
         } else {
             Self::connect(url, max_connections).await
         }
+    }
+
+    /// The `Any` pool on PostgreSQL; `store::connect` opens [`super::PgStore`] there instead.
+    async fn connect_postgres(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        let pool = sqlx::any::AnyPoolOptions::new()
+            .max_connections(max_connections.max(2))
+            .after_release(release_clean)
+            .connect(url)
+            .await?;
+        Ok(SqlStore {
+            backend: Backend::Postgres,
+            read: pool.clone(),
+            write: pool,
+            _lock: None,
+        })
     }
 
     pub(super) async fn begin_write(&self) -> Result<Transaction<'static, Any>, StoreError> {

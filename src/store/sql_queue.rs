@@ -11,7 +11,7 @@ use sqlx::{Any, Row, Transaction};
 
 use super::queue::{
     Alert, AlertKind, Attempt, BatchState, BrandHealth, Fence, IysBatch, JobOutcome, NewBatch,
-    ReportQueue, SentDate,
+    ReportQueue, SentDate, outcome_columns,
 };
 use super::rows::{JOB_COLUMNS, job_from_row, stored_event_from_row};
 use super::{AddressKey, Backend, ReportJob, SqlStore, StoreError, StoredEvent};
@@ -175,31 +175,6 @@ pub(super) fn alert_from_row(r: &AnyRow) -> Result<Alert, StoreError> {
         detail: r.try_get("detail")?,
         at: from_ms(r.try_get("at_ms")?),
     })
-}
-
-/// The columns an outcome writes: (state, transaction id, last error, due at, attempts to give back).
-fn outcome_columns(o: &JobOutcome) -> (&'static str, Option<&str>, Option<&str>, Option<i64>, i64) {
-    match o {
-        JobOutcome::Done { transaction_id } => ("done", transaction_id.as_deref(), None, None, 0),
-        JobOutcome::Superseded { reason } | JobOutcome::SupersededByIys { reason } => {
-            ("superseded", None, Some(reason), None, 0)
-        }
-        JobOutcome::NothingToRevoke => (
-            "nothing_to_revoke",
-            None,
-            Some("İYS holds no ONAY for this address: nothing to revoke"),
-            None,
-            0,
-        ),
-        JobOutcome::Failed { error } => ("failed", None, Some(error), None, 0),
-        JobOutcome::Expired { error } => ("expired", None, Some(error), None, 0),
-        JobOutcome::Retry { due_at, error } => {
-            ("pending", None, Some(error), Some(to_ms(*due_at)), 0)
-        }
-        // Not attempted: the claim's attempt is given back so back-off does not grow.
-        JobOutcome::Release { due_at } => ("pending", None, None, Some(to_ms(*due_at)), 1),
-        JobOutcome::ResendAfter { error, .. } => ("pending", None, Some(error), None, 0),
-    }
 }
 
 #[async_trait]
