@@ -6,6 +6,7 @@
 //! One trait method = one use-case step = one transaction.
 
 pub mod audit;
+mod commit_plan;
 mod links;
 pub mod ops;
 mod postgres;

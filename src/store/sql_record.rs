@@ -3,7 +3,7 @@
 //! hop to sqlx's worker thread), so statements per batch, not per event, is what keeps the
 //! commit cheap when many webhooks share it.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use sqlx::any::AnyArguments;
@@ -52,7 +52,7 @@ where
         .map_err(|e| StoreError::Corrupt(format!("bind: {e}")))
 }
 
-type Key = (String, String);
+use super::commit_plan::{self, MessageKey as Key};
 
 impl SqlStore {
     pub(super) async fn write_batch_impl(
@@ -80,13 +80,6 @@ async fn record_events(
     if events.is_empty() {
         return Ok(Vec::new());
     }
-    let key = |e: &NewEvent| {
-        (
-            e.intent.provider.clone(),
-            e.intent.provider_message_id.clone(),
-        )
-    };
-
     // 1. Insert the events; a conflict on (provider, provider_message_id) inserts nothing.
     let mut fresh: HashMap<Key, i64> = HashMap::new();
     for chunk in events.chunks(CHUNK) {
@@ -131,15 +124,8 @@ async fn record_events(
     }
 
     // 2. The originals of duplicates (webhook retries), with their jobs: reported, not changed.
-    let dup_keys: Vec<Key> = {
-        let mut seen = HashSet::new();
-        events
-            .iter()
-            .map(key)
-            .filter(|k| !fresh.contains_key(k) && seen.insert(k.clone()))
-            .collect()
-    };
-    let mut original: HashMap<Key, (i64, Option<(i64, i64)>)> = HashMap::new();
+    let dup_keys = commit_plan::duplicate_keys(events, &fresh);
+    let mut original: HashMap<Key, commit_plan::Original> = HashMap::new();
     for chunk in dup_keys.chunks(CHUNK) {
         let sql = format!(
             "SELECT e.id, e.provider, e.provider_message_id, j.id AS job_id, j.deadline_at_ms
@@ -157,7 +143,7 @@ async fn record_events(
                 row.try_get::<Option<i64>, _>("job_id")?,
                 row.try_get::<Option<i64>, _>("deadline_at_ms")?,
             ) {
-                (Some(j), Some(d)) => Some((j, d)),
+                (Some(j), Some(d)) => Some((j, from_ms(d))),
                 _ => None,
             };
             original.insert(
@@ -170,80 +156,20 @@ async fn record_events(
         }
     }
 
-    // The first occurrence of a fresh key in this batch is the new event; repeats are duplicates.
-    let mut claimed: HashSet<Key> = HashSet::new();
-    let mut new_events: Vec<(&NewEvent, i64)> = Vec::new();
-    let mut outcomes = Vec::with_capacity(events.len());
-    for e in events {
-        let k = key(e);
-        if let Some(&id) = fresh.get(&k)
-            && claimed.insert(k.clone())
-        {
-            new_events.push((e, id));
-            outcomes.push(RecordOutcome {
-                event_id: id,
-                duplicate: false,
-                job_id: None,
-                deadline_at: None,
-            });
-        } else if let Some(&id) = fresh.get(&k) {
-            outcomes.push(RecordOutcome {
-                event_id: id,
-                duplicate: true,
-                job_id: None,
-                deadline_at: None,
-            });
-        } else {
-            let (id, job) = original
-                .get(&k)
-                .copied()
-                .ok_or_else(|| StoreError::Corrupt("duplicate without original".into()))?;
-            outcomes.push(RecordOutcome {
-                event_id: id,
-                duplicate: true,
-                job_id: job.map(|j| j.0),
-                deadline_at: job.map(|j| from_ms(j.1)),
-            });
-        }
-    }
-
-    upsert_states(b, tx, &new_events, now).await?;
+    let (mut outcomes, new_events) = commit_plan::outcomes(events, &fresh, &original)?;
+    upsert_states(b, tx, &commit_plan::state_winners(&new_events), now).await?;
     let jobs = insert_jobs(b, tx, &new_events, now).await?;
-    // Fill in job ids and deadlines (for in-batch duplicates too: they share the event).
-    for o in &mut outcomes {
-        if let Some((job_id, deadline)) = jobs.get(&o.event_id) {
-            o.job_id = Some(*job_id);
-            o.deadline_at = Some(*deadline);
-        }
-    }
+    commit_plan::fill_jobs(&mut outcomes, &jobs);
     Ok(outcomes)
 }
 
-/// Newest consent date wins; on a tie the later event. Within the batch only each address's
-/// winner is written, since PostgreSQL refuses to upsert one row twice in a statement.
+/// Newest consent date wins; on a tie the later event (`rows` holds each address's winner).
 async fn upsert_states(
     b: Backend,
     tx: &mut Transaction<'static, Any>,
-    new_events: &[(&NewEvent, i64)],
+    rows: &[(&NewEvent, i64)],
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    let mut winners: HashMap<(i64, &str, &str, &str), (&NewEvent, i64)> = HashMap::new();
-    for &(e, id) in new_events {
-        let i = &e.intent;
-        let addr = (
-            i.brand_code,
-            i.recipient.as_str(),
-            i.recipient_type.as_str(),
-            i.consent_type.as_str(),
-        );
-        let better = winners
-            .get(&addr)
-            .is_none_or(|&(w, wid)| (i.consent_at, id) > (w.intent.consent_at, wid));
-        if better {
-            winners.insert(addr, (e, id));
-        }
-    }
-    let rows: Vec<(&NewEvent, i64)> = winners.into_values().collect();
     for chunk in rows.chunks(CHUNK) {
         let sql = format!(
             "INSERT INTO consent_state (brand_code, recipient, recipient_type, consent_type, status, source,

@@ -208,23 +208,7 @@ impl SmsStore for SqlStore {
         outcome: &ReplyOutcome,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let (state, due, error, reference) = match outcome {
-            ReplyOutcome::Sent { provider_ref } => {
-                (ReplyState::Sent, None, None, Some(provider_ref.as_str()))
-            }
-            ReplyOutcome::Retry { due_at, error } => (
-                ReplyState::Pending,
-                Some(to_ms(*due_at)),
-                Some(error.as_str()),
-                None,
-            ),
-            ReplyOutcome::Failed { error } => {
-                (ReplyState::Failed, None, Some(error.as_str()), None)
-            }
-            ReplyOutcome::OptedOut { error } => {
-                (ReplyState::OptedOut, None, Some(error.as_str()), None)
-            }
-        };
+        let (state, due, error, reference) = outcome.columns();
         let n = sqlx::query(
             "UPDATE sms_replies SET state = $3, due_at_ms = COALESCE($4, due_at_ms),
                  last_error = COALESCE($5, last_error), provider_ref = $6,

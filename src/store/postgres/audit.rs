@@ -79,12 +79,8 @@ impl AuditStore for PgStore {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
-        let k = KeyArrays::of(keys);
-        let rows: Vec<AuditEntryRow> = sqlx::query_as(ENTRIES_OF_KEYS)
-            .bind(k.brand_code)
-            .bind(k.recipient_type)
-            .bind(k.consent_type)
-            .bind(k.recipient)
+        let rows: Vec<AuditEntryRow> = KeyArrays::of(keys)
+            .bind(sqlx::query_as(ENTRIES_OF_KEYS))
             .fetch_all(&self.pool)
             .await?;
         convert(rows)

@@ -421,12 +421,8 @@ impl ReportQueue for PgStore {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
-        let k = KeyArrays::of(keys);
-        let rows: Vec<SentDateRow> = sqlx::query_as(IYS_DATES)
-            .bind(k.brand_code)
-            .bind(k.recipient_type)
-            .bind(k.consent_type)
-            .bind(k.recipient)
+        let rows: Vec<SentDateRow> = KeyArrays::of(keys)
+            .bind(sqlx::query_as(IYS_DATES))
             .fetch_all(&self.pool)
             .await?;
         convert(rows)
@@ -457,12 +453,8 @@ impl ReportQueue for PgStore {
             address: super::rows::AddressRow,
             status: String,
         }
-        let k = KeyArrays::of(keys);
-        let rows: Vec<Known> = sqlx::query_as(IYS_KNOWN_STATUS)
-            .bind(k.brand_code)
-            .bind(k.recipient_type)
-            .bind(k.consent_type)
-            .bind(k.recipient)
+        let rows: Vec<Known> = KeyArrays::of(keys)
+            .bind(sqlx::query_as(IYS_KNOWN_STATUS))
             .fetch_all(&self.pool)
             .await?;
         rows.into_iter()

@@ -2,25 +2,24 @@
 //! inbound messages, each written by one statement over arrays (`UNNEST`) whatever the batch
 //! size, so a commit costs the same handful of round trips for one webhook or hundreds.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use sqlx::FromRow;
+use sqlx::postgres::PgArguments;
+use sqlx::{Arguments, FromRow};
 
 use super::Tx;
-use crate::domain::Channel;
 use crate::domain::time::{from_ms, to_ms};
+use crate::domain::{Channel, ConsentIntent};
+use crate::store::commit_plan::{self, MessageKey};
 use crate::store::{InboundMessage, NewEvent, RecordOutcome, StoreError};
 
-/// A duplicate's dedupe key is (provider, provider message id).
-type Key = (String, String);
-
 const INSERT_EVENTS: &str = "INSERT INTO consent_events (brand_code, recipient, recipient_type,
-         consent_type, status, source, channel, consent_at_ms, received_at_ms, provider,
+         consent_type, consent_at_ms, status, source, channel, received_at_ms, provider,
          provider_message_id, evidence, ip, user_agent, call_id)
-     SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-         $7::text[], $8::bigint[], $9::bigint[], $10::text[], $11::text[], $12::text[], $13::text[],
-         $14::text[], $15::text[])
+     SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bigint[],
+         $6::text[], $7::text[], $8::text[], $9::bigint[], $10::text[], $11::text[], $12::text[],
+         $13::text[], $14::text[], $15::text[])
      ON CONFLICT (provider, provider_message_id) DO NOTHING
      RETURNING id, provider, provider_message_id";
 
@@ -33,10 +32,10 @@ const ORIGINALS: &str = "SELECT e.id, e.provider, e.provider_message_id, j.id AS
 
 /// Newest consent date wins; on a tie the later event.
 const UPSERT_STATES: &str = "INSERT INTO consent_state (brand_code, recipient, recipient_type,
-         consent_type, status, source, channel, consent_at_ms, event_id, iys_confirmed,
+         consent_type, consent_at_ms, status, source, channel, event_id, iys_confirmed,
          updated_at_ms)
-     SELECT u.*, $11 FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[],
-         $6::text[], $7::text[], $8::bigint[], $9::bigint[], $10::bigint[]) AS u
+     SELECT u.*, $11 FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bigint[],
+         $6::text[], $7::text[], $8::text[], $9::bigint[], $10::bigint[]) AS u
      ON CONFLICT (brand_code, recipient, recipient_type, consent_type) DO UPDATE SET
          status = excluded.status, source = excluded.source, channel = excluded.channel,
          consent_at_ms = excluded.consent_at_ms, event_id = excluded.event_id,
@@ -50,9 +49,9 @@ const INSERT_JOBS: &str = "INSERT INTO report_jobs (event_id, brand_code, recipi
          deadline_at_ms, created_at_ms, updated_at_ms)
      SELECT u.event_id, u.brand_code, u.recipient, u.recipient_type, u.consent_type,
          u.consent_at_ms, 'pending', u.due_at_ms, u.target_at_ms, u.deadline_at_ms, $10, $10
-     FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::bigint[],
+     FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[],
          $7::bigint[], $8::bigint[], $9::bigint[])
-         AS u(event_id, brand_code, recipient, recipient_type, consent_type, consent_at_ms,
+         AS u(brand_code, recipient, recipient_type, consent_type, consent_at_ms, event_id,
               due_at_ms, target_at_ms, deadline_at_ms)
      RETURNING id, event_id, deadline_at_ms";
 
@@ -85,6 +84,58 @@ struct InsertedJob {
     deadline_at_ms: i64,
 }
 
+/// The columns every intent-derived row starts with, as arrays: brand, recipient, recipient
+/// type, type and consent time (`$1`–`$5`), then the movement's word, source and channel
+/// (`$6`–`$8`) where the table keeps them.
+#[derive(Default)]
+struct IntentColumns<'a> {
+    brand_code: Vec<i64>,
+    recipient: Vec<&'a str>,
+    recipient_type: Vec<&'static str>,
+    consent_type: Vec<&'static str>,
+    consent_at: Vec<i64>,
+    status: Vec<&'static str>,
+    source: Vec<&'static str>,
+    channel: Vec<&'static str>,
+}
+
+impl<'a> IntentColumns<'a> {
+    fn push(&mut self, i: &'a ConsentIntent) {
+        self.brand_code.push(i.brand_code);
+        self.recipient.push(i.recipient.as_str());
+        self.recipient_type.push(i.recipient_type.as_str());
+        self.consent_type.push(i.consent_type.as_str());
+        self.consent_at.push(to_ms(i.consent_at));
+        self.status.push(i.status.as_str());
+        self.source.push(i.source.as_str());
+        self.channel.push(i.channel.as_str());
+    }
+
+    /// Binds `$1`–`$5`, and `$6`–`$8` when `movement`.
+    fn args(self, movement: bool) -> Result<PgArguments, StoreError> {
+        let mut args = PgArguments::default();
+        add(&mut args, self.brand_code)?;
+        add(&mut args, self.recipient)?;
+        add(&mut args, self.recipient_type)?;
+        add(&mut args, self.consent_type)?;
+        add(&mut args, self.consent_at)?;
+        if movement {
+            add(&mut args, self.status)?;
+            add(&mut args, self.source)?;
+            add(&mut args, self.channel)?;
+        }
+        Ok(args)
+    }
+}
+
+fn add<'q, T>(args: &mut PgArguments, v: T) -> Result<(), StoreError>
+where
+    T: 'q + sqlx::Encode<'q, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>,
+{
+    args.add(v)
+        .map_err(|e| StoreError::Corrupt(format!("bind: {e}")))
+}
+
 pub(super) async fn record_events(
     tx: &mut Tx,
     events: &[NewEvent],
@@ -93,95 +144,32 @@ pub(super) async fn record_events(
     if events.is_empty() {
         return Ok(Vec::new());
     }
-    let key = |e: &NewEvent| {
-        (
-            e.intent.provider.clone(),
-            e.intent.provider_message_id.clone(),
-        )
-    };
-
     // 1. Insert the events; a conflict on (provider, provider_message_id) inserts nothing.
-    let fresh: HashMap<Key, i64> = insert_events(tx, events)
+    let fresh: HashMap<MessageKey, i64> = insert_events(tx, events)
         .await?
         .into_iter()
         .map(|r| ((r.provider, r.provider_message_id), r.id))
         .collect();
-
     // 2. The originals of duplicates (webhook retries), with their jobs: reported, not changed.
-    let dup_keys: Vec<Key> = {
-        let mut seen = HashSet::new();
-        events
-            .iter()
-            .map(key)
-            .filter(|k| !fresh.contains_key(k) && seen.insert(k.clone()))
-            .collect()
-    };
-    let original: HashMap<Key, (i64, Option<(i64, i64)>)> = originals(tx, &dup_keys)
+    let dup_keys = commit_plan::duplicate_keys(events, &fresh);
+    let original: HashMap<MessageKey, commit_plan::Original> = originals(tx, &dup_keys)
         .await?
         .into_iter()
         .map(|r| {
-            let job = r.job_id.zip(r.deadline_at_ms);
+            let job = r.job_id.zip(r.deadline_at_ms.map(from_ms));
             ((r.provider, r.provider_message_id), (r.id, job))
         })
         .collect();
-
-    // The first occurrence of a fresh key in this batch is the new event; repeats are duplicates.
-    let mut claimed: HashSet<Key> = HashSet::new();
-    let mut new_events: Vec<(&NewEvent, i64)> = Vec::new();
-    let mut outcomes = Vec::with_capacity(events.len());
-    for e in events {
-        let k = key(e);
-        let outcome = match fresh.get(&k) {
-            Some(&id) => {
-                let first = claimed.insert(k);
-                if first {
-                    new_events.push((e, id));
-                }
-                RecordOutcome {
-                    event_id: id,
-                    duplicate: !first,
-                    job_id: None,
-                    deadline_at: None,
-                }
-            }
-            None => {
-                let (id, job) = original
-                    .get(&k)
-                    .copied()
-                    .ok_or_else(|| StoreError::Corrupt("duplicate without original".into()))?;
-                RecordOutcome {
-                    event_id: id,
-                    duplicate: true,
-                    job_id: job.map(|j| j.0),
-                    deadline_at: job.map(|j| from_ms(j.1)),
-                }
-            }
-        };
-        outcomes.push(outcome);
-    }
-
-    upsert_states(tx, &new_events, now).await?;
+    let (mut outcomes, new_events) = commit_plan::outcomes(events, &fresh, &original)?;
+    upsert_states(tx, &commit_plan::state_winners(&new_events), now).await?;
     let jobs = insert_jobs(tx, &new_events, now).await?;
-    // Fill in job ids and deadlines (for in-batch duplicates too: they share the event).
-    for o in &mut outcomes {
-        if let Some((job_id, deadline)) = jobs.get(&o.event_id) {
-            o.job_id = Some(*job_id);
-            o.deadline_at = Some(*deadline);
-        }
-    }
+    commit_plan::fill_jobs(&mut outcomes, &jobs);
     Ok(outcomes)
 }
 
 async fn insert_events(tx: &mut Tx, events: &[NewEvent]) -> Result<Vec<InsertedEvent>, StoreError> {
     let n = events.len();
-    let mut brand = Vec::with_capacity(n);
-    let mut recipient = Vec::with_capacity(n);
-    let mut recipient_type = Vec::with_capacity(n);
-    let mut consent_type = Vec::with_capacity(n);
-    let mut status = Vec::with_capacity(n);
-    let mut source = Vec::with_capacity(n);
-    let mut channel = Vec::with_capacity(n);
-    let mut consent_at = Vec::with_capacity(n);
+    let mut cols = IntentColumns::default();
     let mut received_at = Vec::with_capacity(n);
     let mut provider = Vec::with_capacity(n);
     let mut message_id = Vec::with_capacity(n);
@@ -191,14 +179,7 @@ async fn insert_events(tx: &mut Tx, events: &[NewEvent]) -> Result<Vec<InsertedE
     let mut call_id = Vec::with_capacity(n);
     for e in events {
         let i = &e.intent;
-        brand.push(i.brand_code);
-        recipient.push(i.recipient.as_str());
-        recipient_type.push(i.recipient_type.as_str());
-        consent_type.push(i.consent_type.as_str());
-        status.push(i.status.as_str());
-        source.push(i.source.as_str());
-        channel.push(i.channel.as_str());
-        consent_at.push(to_ms(i.consent_at));
+        cols.push(i);
         received_at.push(to_ms(e.received_at));
         provider.push(i.provider.as_str());
         message_id.push(i.provider_message_id.as_str());
@@ -209,27 +190,20 @@ async fn insert_events(tx: &mut Tx, events: &[NewEvent]) -> Result<Vec<InsertedE
         user_agent.push(i.evidence.user_agent.as_deref());
         call_id.push(i.evidence.call_id.as_deref());
     }
-    Ok(sqlx::query_as(INSERT_EVENTS)
-        .bind(brand)
-        .bind(recipient)
-        .bind(recipient_type)
-        .bind(consent_type)
-        .bind(status)
-        .bind(source)
-        .bind(channel)
-        .bind(consent_at)
-        .bind(received_at)
-        .bind(provider)
-        .bind(message_id)
-        .bind(evidence)
-        .bind(ip)
-        .bind(user_agent)
-        .bind(call_id)
+    let mut args = cols.args(true)?;
+    add(&mut args, received_at)?;
+    add(&mut args, provider)?;
+    add(&mut args, message_id)?;
+    add(&mut args, evidence)?;
+    add(&mut args, ip)?;
+    add(&mut args, user_agent)?;
+    add(&mut args, call_id)?;
+    Ok(sqlx::query_as_with(INSERT_EVENTS, args)
         .fetch_all(&mut **tx)
         .await?)
 }
 
-async fn originals(tx: &mut Tx, keys: &[Key]) -> Result<Vec<Original>, StoreError> {
+async fn originals(tx: &mut Tx, keys: &[MessageKey]) -> Result<Vec<Original>, StoreError> {
     if keys.is_empty() {
         return Ok(Vec::new());
     }
@@ -242,69 +216,29 @@ async fn originals(tx: &mut Tx, keys: &[Key]) -> Result<Vec<Original>, StoreErro
         .await?)
 }
 
-/// Within the batch only each address's winner is written: one statement may not upsert a row
-/// twice.
 async fn upsert_states(
     tx: &mut Tx,
-    new_events: &[(&NewEvent, i64)],
+    winners: &[(&NewEvent, i64)],
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    let mut winners: HashMap<(i64, &str, &str, &str), (&NewEvent, i64)> = HashMap::new();
-    for &(e, id) in new_events {
-        let i = &e.intent;
-        let addr = (
-            i.brand_code,
-            i.recipient.as_str(),
-            i.recipient_type.as_str(),
-            i.consent_type.as_str(),
-        );
-        let better = winners
-            .get(&addr)
-            .is_none_or(|&(w, wid)| (i.consent_at, id) > (w.intent.consent_at, wid));
-        if better {
-            winners.insert(addr, (e, id));
-        }
-    }
     if winners.is_empty() {
         return Ok(());
     }
-    let n = winners.len();
-    let mut brand = Vec::with_capacity(n);
-    let mut recipient = Vec::with_capacity(n);
-    let mut recipient_type = Vec::with_capacity(n);
-    let mut consent_type = Vec::with_capacity(n);
-    let mut status = Vec::with_capacity(n);
-    let mut source = Vec::with_capacity(n);
-    let mut channel = Vec::with_capacity(n);
-    let mut consent_at = Vec::with_capacity(n);
-    let mut event_id = Vec::with_capacity(n);
-    let mut confirmed = Vec::with_capacity(n);
-    for (e, id) in winners.into_values() {
+    let mut cols = IntentColumns::default();
+    let mut event_id = Vec::with_capacity(winners.len());
+    let mut confirmed = Vec::with_capacity(winners.len());
+    for &(e, id) in winners {
         let i = &e.intent;
-        brand.push(i.brand_code);
-        recipient.push(i.recipient.as_str());
-        recipient_type.push(i.recipient_type.as_str());
-        consent_type.push(i.consent_type.as_str());
-        status.push(i.status.as_str());
-        source.push(i.source.as_str());
-        channel.push(i.channel.as_str());
-        consent_at.push(to_ms(i.consent_at));
+        cols.push(i);
         event_id.push(id);
         // Citizens' own changes, and records read from İYS, are what İYS already holds.
         confirmed.push(i64::from(i.source.is_iys() || i.channel == Channel::Iys));
     }
-    sqlx::query(UPSERT_STATES)
-        .bind(brand)
-        .bind(recipient)
-        .bind(recipient_type)
-        .bind(consent_type)
-        .bind(status)
-        .bind(source)
-        .bind(channel)
-        .bind(consent_at)
-        .bind(event_id)
-        .bind(confirmed)
-        .bind(to_ms(now))
+    let mut args = cols.args(true)?;
+    add(&mut args, event_id)?;
+    add(&mut args, confirmed)?;
+    add(&mut args, to_ms(now))?;
+    sqlx::query_with(UPSERT_STATES, args)
         .execute(&mut **tx)
         .await?;
     Ok(())
@@ -316,46 +250,29 @@ async fn insert_jobs(
     new_events: &[(&NewEvent, i64)],
     now: DateTime<Utc>,
 ) -> Result<HashMap<i64, (i64, DateTime<Utc>)>, StoreError> {
-    let reportable: Vec<_> = new_events
-        .iter()
-        .filter_map(|&(e, id)| e.report.map(|t| (e, id, t)))
-        .collect();
-    if reportable.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let n = reportable.len();
-    let mut event_id = Vec::with_capacity(n);
-    let mut brand = Vec::with_capacity(n);
-    let mut recipient = Vec::with_capacity(n);
-    let mut recipient_type = Vec::with_capacity(n);
-    let mut consent_type = Vec::with_capacity(n);
-    let mut consent_at = Vec::with_capacity(n);
-    let mut due_at = Vec::with_capacity(n);
-    let mut target_at = Vec::with_capacity(n);
-    let mut deadline_at = Vec::with_capacity(n);
-    for &(e, id, t) in &reportable {
-        let i = &e.intent;
+    let mut cols = IntentColumns::default();
+    let mut event_id = Vec::new();
+    let mut due_at = Vec::new();
+    let mut target_at = Vec::new();
+    let mut deadline_at = Vec::new();
+    for &(e, id) in new_events {
+        let Some(t) = e.report else { continue };
+        cols.push(&e.intent);
         event_id.push(id);
-        brand.push(i.brand_code);
-        recipient.push(i.recipient.as_str());
-        recipient_type.push(i.recipient_type.as_str());
-        consent_type.push(i.consent_type.as_str());
-        consent_at.push(to_ms(i.consent_at));
         due_at.push(to_ms(t.due_at));
         target_at.push(to_ms(t.target_at));
         deadline_at.push(to_ms(t.deadline_at));
     }
-    let rows: Vec<InsertedJob> = sqlx::query_as(INSERT_JOBS)
-        .bind(event_id)
-        .bind(brand)
-        .bind(recipient)
-        .bind(recipient_type)
-        .bind(consent_type)
-        .bind(consent_at)
-        .bind(due_at)
-        .bind(target_at)
-        .bind(deadline_at)
-        .bind(to_ms(now))
+    if event_id.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let mut args = cols.args(false)?;
+    add(&mut args, event_id)?;
+    add(&mut args, due_at)?;
+    add(&mut args, target_at)?;
+    add(&mut args, deadline_at)?;
+    add(&mut args, to_ms(now))?;
+    let rows: Vec<InsertedJob> = sqlx::query_as_with(INSERT_JOBS, args)
         .fetch_all(&mut **tx)
         .await?;
     Ok(rows

@@ -4,9 +4,14 @@
 
 use std::str::FromStr;
 
+use chrono::{DateTime, Utc};
 use sqlx::FromRow;
+use sqlx::Postgres;
+use sqlx::postgres::PgArguments;
+use sqlx::query::QueryAs;
 
 use crate::domain::time::from_ms;
+use crate::domain::{Channel, Source, Status};
 use crate::store::audit::{AuditEntry, AuditProgress};
 use crate::store::links::Link;
 use crate::store::queue::{Alert, AlertKind, Attempt, BatchState, BrandHealth, IysBatch, SentDate};
@@ -105,14 +110,42 @@ impl TryFrom<AddressRow> for AddressKey {
     }
 }
 
+/// A movement: its address, word, source, channel and consent time.
 #[derive(FromRow)]
-pub(super) struct StateRow {
+struct MovementRow {
     #[sqlx(flatten)]
     address: AddressRow,
     status: String,
     source: String,
     channel: String,
     consent_at_ms: i64,
+}
+
+struct Movement {
+    address: AddressKey,
+    status: Status,
+    source: Source,
+    channel: Channel,
+    consent_at: DateTime<Utc>,
+}
+
+impl TryFrom<MovementRow> for Movement {
+    type Error = StoreError;
+    fn try_from(r: MovementRow) -> Result<Self, StoreError> {
+        Ok(Movement {
+            address: r.address.try_into()?,
+            status: parse("status", &r.status)?,
+            source: parse("source", &r.source)?,
+            channel: parse("channel", &r.channel)?,
+            consent_at: from_ms(r.consent_at_ms),
+        })
+    }
+}
+
+#[derive(FromRow)]
+pub(super) struct StateRow {
+    #[sqlx(flatten)]
+    movement: MovementRow,
     event_id: i64,
     iys_confirmed: i64,
     updated_at_ms: i64,
@@ -121,16 +154,16 @@ pub(super) struct StateRow {
 impl TryFrom<StateRow> for ConsentState {
     type Error = StoreError;
     fn try_from(r: StateRow) -> Result<Self, StoreError> {
-        let a = AddressKey::try_from(r.address)?;
+        let m = Movement::try_from(r.movement)?;
         Ok(ConsentState {
-            brand_code: a.brand_code,
-            recipient: a.recipient,
-            recipient_type: a.recipient_type,
-            consent_type: a.consent_type,
-            status: parse("status", &r.status)?,
-            source: parse("source", &r.source)?,
-            channel: parse("channel", &r.channel)?,
-            consent_at: from_ms(r.consent_at_ms),
+            brand_code: m.address.brand_code,
+            recipient: m.address.recipient,
+            recipient_type: m.address.recipient_type,
+            consent_type: m.address.consent_type,
+            status: m.status,
+            source: m.source,
+            channel: m.channel,
+            consent_at: m.consent_at,
             event_id: r.event_id,
             iys_confirmed: r.iys_confirmed != 0,
             updated_at: from_ms(r.updated_at_ms),
@@ -142,11 +175,7 @@ impl TryFrom<StateRow> for ConsentState {
 pub(super) struct EventRow {
     id: i64,
     #[sqlx(flatten)]
-    address: AddressRow,
-    status: String,
-    source: String,
-    channel: String,
-    consent_at_ms: i64,
+    movement: MovementRow,
     received_at_ms: i64,
     provider: String,
     provider_message_id: String,
@@ -156,17 +185,17 @@ pub(super) struct EventRow {
 impl TryFrom<EventRow> for StoredEvent {
     type Error = StoreError;
     fn try_from(r: EventRow) -> Result<Self, StoreError> {
-        let a = AddressKey::try_from(r.address)?;
+        let m = Movement::try_from(r.movement)?;
         Ok(StoredEvent {
             id: r.id,
-            brand_code: a.brand_code,
-            recipient: a.recipient,
-            recipient_type: a.recipient_type,
-            consent_type: a.consent_type,
-            status: parse("status", &r.status)?,
-            source: parse("source", &r.source)?,
-            channel: parse("channel", &r.channel)?,
-            consent_at: from_ms(r.consent_at_ms),
+            brand_code: m.address.brand_code,
+            recipient: m.address.recipient,
+            recipient_type: m.address.recipient_type,
+            consent_type: m.address.consent_type,
+            status: m.status,
+            source: m.source,
+            channel: m.channel,
+            consent_at: m.consent_at,
             received_at: from_ms(r.received_at_ms),
             provider: r.provider,
             provider_message_id: r.provider_message_id,
@@ -436,11 +465,7 @@ impl TryFrom<LinkRow> for Link {
 #[derive(FromRow)]
 pub(super) struct AuditEntryRow {
     #[sqlx(flatten)]
-    address: AddressRow,
-    status: String,
-    source: String,
-    channel: String,
-    consent_at_ms: i64,
+    movement: MovementRow,
     event_id: i64,
     job_id: Option<i64>,
     job_state: Option<String>,
@@ -458,12 +483,13 @@ impl TryFrom<AuditEntryRow> for AuditEntry {
             )),
             _ => None,
         };
+        let m = Movement::try_from(r.movement)?;
         Ok(AuditEntry {
-            address: r.address.try_into()?,
-            status: parse("status", &r.status)?,
-            source: parse("source", &r.source)?,
-            channel: parse("channel", &r.channel)?,
-            consent_at: from_ms(r.consent_at_ms),
+            address: m.address,
+            status: m.status,
+            source: m.source,
+            channel: m.channel,
+            consent_at: m.consent_at,
             event_id: r.event_id,
             job,
             last_job_id: r.last_job_id,
@@ -513,13 +539,24 @@ where
 /// its rows).
 #[derive(Default)]
 pub(super) struct KeyArrays<'a> {
-    pub(super) brand_code: Vec<i64>,
-    pub(super) recipient_type: Vec<&'static str>,
-    pub(super) consent_type: Vec<&'static str>,
-    pub(super) recipient: Vec<&'a str>,
+    brand_code: Vec<i64>,
+    recipient_type: Vec<&'static str>,
+    consent_type: Vec<&'static str>,
+    recipient: Vec<&'a str>,
 }
 
 impl<'a> KeyArrays<'a> {
+    /// Binds the arrays as `$1` brand, `$2` recipient type, `$3` type, `$4` recipient.
+    pub(super) fn bind<O>(
+        self,
+        q: QueryAs<'a, Postgres, O, PgArguments>,
+    ) -> QueryAs<'a, Postgres, O, PgArguments> {
+        q.bind(self.brand_code)
+            .bind(self.recipient_type)
+            .bind(self.consent_type)
+            .bind(self.recipient)
+    }
+
     pub(super) fn of(keys: &'a [AddressKey]) -> Self {
         let mut out = KeyArrays::default();
         for ((brand, rt, ct), recipients) in AddressKey::group(keys) {
