@@ -1,7 +1,7 @@
 //! Storage for the İYS agreement audit (`crate::iys::audit`): the addresses the relay has
 //! reported, paged with a keyset cursor, the progress row shared by replicas, and the two
-//! repairs that touch the queue. Implemented for [`super::SqlStore`] in `sql_audit.rs`.
-//! One method = one transaction.
+//! repairs that touch the queue. Implemented in `postgres/audit.rs`
+//! and (SQLite) `sql_audit.rs`. One method = one transaction.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};

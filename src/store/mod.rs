@@ -1,10 +1,8 @@
 //! Storage: the only place with SQL.
 //!
-//! `trait Store` is what the rest of the service sees. [`SqlStore`] implements it once over
-//! sqlx's `Any` driver, because SQLite and PostgreSQL accept the same SQL for everything the
-//! ledger does (`$n` placeholders, `ON CONFLICT`, `RETURNING`); what differs per backend
-//! (connection set-up, durability pragmas, the single-instance lock, job claiming with
-//! `FOR UPDATE SKIP LOCKED`, migrations) lives in `sqlite.rs` and `postgres.rs`.
+//! `trait Store` is what the rest of the service sees, with one implementation per backend
+//! chosen by URL: [`PgStore`] (`postgres/`) over sqlx's native PostgreSQL driver, and
+//! [`SqliteStore`] (`sqlite/`) over rusqlite, with its writer on a thread of its own.
 //! One trait method = one use-case step = one transaction.
 
 pub mod audit;
@@ -12,15 +10,7 @@ mod links;
 pub mod ops;
 mod postgres;
 pub mod queue;
-mod rows;
 pub mod sms;
-mod sql;
-mod sql_audit;
-mod sql_ops;
-mod sql_queue;
-mod sql_record;
-mod sql_sms;
-mod sql_sqlite;
 mod sqlite;
 
 use std::sync::Arc;
@@ -34,9 +24,10 @@ use crate::domain::{Channel, ConsentIntent, ConsentType, RecipientType, Source, 
 pub use audit::AuditStore;
 pub use links::{Link, NewLink};
 pub use ops::OpsStore;
+pub use postgres::PgStore;
 pub use queue::ReportQueue;
 pub use sms::SmsStore;
-pub use sql::{SqlStore, redact_url};
+pub use sqlite::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -287,8 +278,12 @@ pub struct QuarantineItem {
     pub body: Vec<u8>,
 }
 
+/// `Any` lets a caller holding `Arc<dyn Store>` learn which implementation a URL opened (a
+/// test that the PostgreSQL path runs the native store).
 #[async_trait]
-pub trait Store: ReportQueue + OpsStore + AuditStore + SmsStore + Send + Sync + 'static {
+pub trait Store:
+    std::any::Any + ReportQueue + OpsStore + AuditStore + SmsStore + Send + Sync + 'static
+{
     fn backend(&self) -> Backend;
     async fn migrate(&self) -> Result<(), StoreError>;
     async fn readiness(&self) -> Result<Readiness, StoreError>;
@@ -361,11 +356,12 @@ pub trait Store: ReportQueue + OpsStore + AuditStore + SmsStore + Send + Sync + 
 /// Opens the store named by `url` (`sqlite://...` or `postgres://...`).
 pub async fn connect(url: &str, max_connections: u32) -> Result<Arc<dyn Store>, StoreError> {
     if url.starts_with("sqlite:") {
-        return Ok(Arc::new(
-            sqlite::SqliteStore::connect(url, max_connections).await?,
-        ));
+        Ok(Arc::new(SqliteStore::connect(url, max_connections).await?))
+    } else if postgres::accepts(url) {
+        Ok(Arc::new(PgStore::connect(url, max_connections).await?))
+    } else {
+        Err(StoreError::UnsupportedUrl(redact_url(url)))
     }
-    Ok(Arc::new(SqlStore::connect(url, max_connections).await?))
 }
 
 /// Opens the store for the CLI's read-only commands (`status`, `export`), which must work while
@@ -375,11 +371,22 @@ pub async fn connect_read_only(
     max_connections: u32,
 ) -> Result<Arc<dyn Store>, StoreError> {
     if url.starts_with("sqlite:") {
-        return Ok(Arc::new(
-            sqlite::SqliteStore::connect_read_only(url, max_connections).await?,
-        ));
+        Ok(Arc::new(
+            SqliteStore::connect_read_only(url, max_connections).await?,
+        ))
+    } else {
+        // PostgreSQL has no single-instance rule: the usual store reads beside a running `serve`.
+        connect(url, max_connections).await
     }
-    Ok(Arc::new(
-        SqlStore::connect_read_only(url, max_connections).await?,
-    ))
+}
+
+/// A database URL without its password, for error messages and logs.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_string(),
+    }
 }

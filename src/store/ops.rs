@@ -1,6 +1,6 @@
 //! Storage for the operations CLI (`requeue`, `export`, `reconcile`, `import`): operator
-//! actions on report jobs and the read-outs an audit or a reconciliation needs. Implemented for
-//! [`super::SqlStore`] in `sql_ops.rs`. One method = one transaction.
+//! actions on report jobs and the read-outs an audit or a reconciliation needs. Implemented in
+//! `postgres/ops.rs` and (SQLite) `sql_ops.rs`. One method = one transaction.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};

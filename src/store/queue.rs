@@ -1,7 +1,7 @@
 //! The reporter's storage: claiming report jobs with a lease, finishing them with fencing, async
 //! batches, the attempt log, pull cursors, deadline alerts and the cross-replica İYS pacing slot.
-//! Implemented for [`super::SqlStore`] in `sql_queue.rs`. One method = one transaction; none is
-//! ever held across an HTTP call.
+//! Implemented in `postgres/queue.rs` and (SQLite) `sql_queue.rs`. One method = one
+//! transaction; none is ever held across an HTTP call.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use super::{AddressKey, ReportJob, StoreError, StoredEvent};
 use crate::domain::Status;
+use crate::domain::time::to_ms;
 
 /// Proof that the caller still owns a job when it finishes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,6 +49,33 @@ pub enum JobOutcome {
     },
     /// Not sent this time (another item failed first); due again at `due_at`, no error recorded.
     Release { due_at: DateTime<Utc> },
+}
+
+/// The columns an outcome writes: (state, transaction id, last error, due at, attempts to give back).
+pub(super) fn outcome_columns(
+    o: &JobOutcome,
+) -> (&'static str, Option<&str>, Option<&str>, Option<i64>, i64) {
+    match o {
+        JobOutcome::Done { transaction_id } => ("done", transaction_id.as_deref(), None, None, 0),
+        JobOutcome::Superseded { reason } | JobOutcome::SupersededByIys { reason } => {
+            ("superseded", None, Some(reason), None, 0)
+        }
+        JobOutcome::NothingToRevoke => (
+            "nothing_to_revoke",
+            None,
+            Some("İYS holds no ONAY for this address: nothing to revoke"),
+            None,
+            0,
+        ),
+        JobOutcome::Failed { error } => ("failed", None, Some(error), None, 0),
+        JobOutcome::Expired { error } => ("expired", None, Some(error), None, 0),
+        JobOutcome::Retry { due_at, error } => {
+            ("pending", None, Some(error), Some(to_ms(*due_at)), 0)
+        }
+        // Not attempted: the claim's attempt is given back so back-off does not grow.
+        JobOutcome::Release { due_at } => ("pending", None, None, Some(to_ms(*due_at)), 1),
+        JobOutcome::ResendAfter { error, .. } => ("pending", None, Some(error), None, 0),
+    }
 }
 
 /// A batch accepted by İYS (202), with its jobs in submission order.

@@ -1,13 +1,14 @@
 //! Storage for the SMS providers (`crate::channels::sms::providers`): each inbox poller's
 //! durable cursor with its leader lease, which provider message ids are already known, and the
-//! outbox of free replies. Implemented for [`super::SqlStore`] in `sql_sms.rs`.
-//! One method = one transaction.
+//! outbox of free replies. Implemented in `postgres/sms.rs` and
+//! (SQLite) `sql_sms.rs`. One method = one transaction.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::StoreError;
+use crate::domain::time::to_ms;
 
 /// A reply waiting in (or taken from) the outbox.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -76,6 +77,29 @@ pub enum ReplyOutcome {
     OptedOut {
         error: String,
     },
+}
+
+impl ReplyOutcome {
+    /// The columns an outcome writes: (state, due at, last error, provider reference).
+    pub(super) fn columns(&self) -> (ReplyState, Option<i64>, Option<&str>, Option<&str>) {
+        match self {
+            ReplyOutcome::Sent { provider_ref } => {
+                (ReplyState::Sent, None, None, Some(provider_ref.as_str()))
+            }
+            ReplyOutcome::Retry { due_at, error } => (
+                ReplyState::Pending,
+                Some(to_ms(*due_at)),
+                Some(error.as_str()),
+                None,
+            ),
+            ReplyOutcome::Failed { error } => {
+                (ReplyState::Failed, None, Some(error.as_str()), None)
+            }
+            ReplyOutcome::OptedOut { error } => {
+                (ReplyState::OptedOut, None, Some(error.as_str()), None)
+            }
+        }
+    }
 }
 
 /// A poller's row as its leader reads it.

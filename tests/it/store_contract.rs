@@ -368,6 +368,21 @@ on_both_backends!(
     concurrent_ledger_records_dedupe,
 );
 
+/// PostgreSQL URLs open the native store, for writers and for the CLI's read-only commands.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_urls_open_the_native_store() {
+    let Some(s) = crate::common::postgres().await else {
+        return;
+    };
+    let any: Arc<dyn std::any::Any + Send + Sync> = s.store.clone();
+    assert!(any.downcast::<iys_relay::store::PgStore>().is_ok());
+    let ro = iys_relay::store::connect_read_only(&s.url, 1)
+        .await
+        .unwrap();
+    let any: Arc<dyn std::any::Any + Send + Sync> = ro;
+    assert!(any.downcast::<iys_relay::store::PgStore>().is_ok());
+}
+
 #[test]
 fn migrations_have_the_same_versions_on_both_backends() {
     let names = |dir: &str| -> Vec<String> {
