@@ -149,7 +149,8 @@ enum ExportFormat {
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    telemetry::init(cli.log_format);
+    // Held to the end of main: dropping it writes out the log lines still queued.
+    let _logs = telemetry::init(cli.log_format);
     match run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

@@ -4,7 +4,6 @@
 use std::io::{self, Write};
 
 use tracing_subscriber::EnvFilter;
-use tracing_subscriber::fmt::MakeWriter;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogFormat {
@@ -12,56 +11,48 @@ pub enum LogFormat {
     Json,
 }
 
+/// Masks every phone number and e-mail in what it is given, then writes it to `inner`. It sits
+/// behind tracing-appender's non-blocking writer, which hands it one whole log line per call,
+/// so the masking (a regex pass) and the write(2) run on the logging thread, not on the
+/// request's.
 pub struct RedactingWriter<W: Write> {
     inner: W,
-    buf: Vec<u8>,
 }
 
 impl<W: Write> Write for RedactingWriter<W> {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        self.buf.extend_from_slice(data);
+        let text = String::from_utf8_lossy(data);
+        self.inner
+            .write_all(crate::domain::mask::text(&text).as_bytes())?;
         Ok(data.len())
     }
     fn flush(&mut self) -> io::Result<()> {
-        if !self.buf.is_empty() {
-            let text = String::from_utf8_lossy(&self.buf);
-            self.inner
-                .write_all(crate::domain::mask::text(&text).as_bytes())?;
-            self.buf.clear();
-        }
         self.inner.flush()
     }
 }
 
-impl<W: Write> Drop for RedactingWriter<W> {
-    fn drop(&mut self) {
-        let _ = self.flush();
-    }
-}
+/// Keeps the logging thread alive; dropping it writes out what is still queued.
+pub type LogGuard = tracing_appender::non_blocking::WorkerGuard;
 
-#[derive(Clone, Copy)]
-pub struct Stderr;
-
-impl<'a> MakeWriter<'a> for Stderr {
-    type Writer = RedactingWriter<io::Stderr>;
-    fn make_writer(&'a self) -> Self::Writer {
-        RedactingWriter {
-            inner: io::stderr(),
-            buf: Vec::with_capacity(256),
-        }
-    }
-}
-
-pub fn init(format: LogFormat) {
+pub fn init(format: LogFormat) -> LogGuard {
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info"));
+    // Not lossy: when the queue is full a request waits for the logging thread rather than
+    // dropping a line an operator may need.
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .thread_name("log-writer")
+        .finish(RedactingWriter {
+            inner: io::stderr(),
+        });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(Stderr);
+        .with_writer(writer);
     let _ = match format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
         LogFormat::Pretty => builder.compact().try_init(),
     };
+    guard
 }
 
 /// An error with its causes, `outer: cause: root cause`, for a log field (`error = %chain(&e)`).

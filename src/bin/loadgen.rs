@@ -48,6 +48,21 @@ enum Mode {
     BulkCheck(Load),
     /// Insert N ledger rows (events + state + report jobs) directly through the store.
     Seed(Seed),
+    /// Writes wrk scripts (and pre-signed webhooks) for the same requests, so that a light
+    /// client can measure them too: `wrk -s <out>/sms.lua …`.
+    WrkScripts(WrkScripts),
+}
+
+#[derive(clap::Args)]
+struct WrkScripts {
+    #[command(flatten)]
+    load: Load,
+    /// Directory the scripts and request files are written to.
+    #[arg(long)]
+    out: std::path::PathBuf,
+    /// wrk threads the sms script is prepared for (`wrk -t`), one request file each.
+    #[arg(long, default_value_t = 2)]
+    threads: u32,
 }
 
 #[derive(clap::Args, Clone)]
@@ -113,6 +128,7 @@ async fn main() -> std::process::ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let (kind, load) = match cli.mode {
         Mode::Seed(s) => return seed(s).await,
+        Mode::WrkScripts(w) => return wrk_scripts(w),
         Mode::Sms(l) => (Kind::Sms, l),
         Mode::Noop(l) => (Kind::Noop, l),
         Mode::Lookup(l) => (Kind::Lookup, l),
@@ -139,6 +155,86 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// Writes `sms.lua` (replays pre-signed webhooks from `sms-<thread>.txt`, each once while the
+/// files last), `lookup.lua` and the request files. wrk's own Lua cannot sign, so the webhooks
+/// are signed here, ahead of the run, and the client spends nothing on them.
+fn wrk_scripts(w: WrkScripts) -> anyhow::Result<()> {
+    use std::io::Write;
+    check_target(&w.load.target)?;
+    if w.load.requests == 0 || w.load.requests > MAX_REQUESTS {
+        bail!("--requests must be 1..={MAX_REQUESTS}");
+    }
+    if !(1..=64).contains(&w.threads) {
+        bail!("--threads must be 1..=64");
+    }
+    std::fs::create_dir_all(&w.out)?;
+    let reqs = Requests::new(Kind::Sms, &w.load);
+    let per_thread = w.load.requests.div_ceil(u64::from(w.threads));
+    for t in 0..u64::from(w.threads) {
+        let path = w.out.join(format!("sms-{t}.txt"));
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&path)?);
+        for i in t * per_thread..(t + 1) * per_thread {
+            let (sig, form) = reqs.sms(i);
+            writeln!(f, "{sig}\t{form}")?;
+        }
+        f.flush()?;
+    }
+    let dir = w.out.canonicalize()?;
+    let host = url::Url::parse(&w.load.target)?
+        .host_str()
+        .unwrap_or("127.0.0.1")
+        .to_string();
+    let sms = WRK_SMS
+        .replace("@DIR@", &dir.display().to_string())
+        .replace("@HOST@", &host);
+    std::fs::write(w.out.join("sms.lua"), sms)?;
+    std::fs::write(
+        w.out.join("lookup.lua"),
+        WRK_LOOKUP.replace("@TOKEN@", &w.load.token),
+    )?;
+    println!(
+        "wrote {} signed webhooks for {} wrk threads to {}",
+        per_thread * u64::from(w.threads),
+        w.threads,
+        dir.display()
+    );
+    Ok(())
+}
+
+const WRK_SMS: &str = r#"-- Written by `loadgen wrk-scripts`: replays pre-signed Twilio SMS webhooks.
+-- Each thread reads its own file; past its end it starts again, and those repeats are
+-- duplicates (cheaper for the server), so size --requests above rate x duration.
+local made = 0
+function setup(thread)
+  thread:set("file", "@DIR@/sms-" .. made .. ".txt")
+  made = made + 1
+end
+local reqs, n, i = {}, 0, 0
+function init(args)
+  for line in io.lines(file) do
+    local sig, body = line:match("^([^\t]*)\t(.*)$")
+    n = n + 1
+    reqs[n] = "POST /webhooks/twilio/sms HTTP/1.1\r\nHost: @HOST@\r\n" ..
+      "Content-Type: application/x-www-form-urlencoded\r\nX-Twilio-Signature: " .. sig ..
+      "\r\nContent-Length: " .. #body .. "\r\n\r\n" .. body
+  end
+end
+function request()
+  i = i + 1
+  if i > n then i = 1 end
+  return reqs[i]
+end
+"#;
+
+const WRK_LOOKUP: &str = r#"-- Written by `loadgen wrk-scripts`: "may we send?" for a million different recipients.
+local i = 0
+function request()
+  i = i + 1
+  return wrk.format("GET", string.format("/v1/consents/%%2B90532%07d?type=MESAJ", 1000000 + i % 1000000),
+    { ["Authorization"] = "Bearer @TOKEN@" })
+end
+"#;
 
 /// Workplace rule: load is only ever aimed at this machine.
 fn check_target(target: &str) -> anyhow::Result<()> {
@@ -195,6 +291,30 @@ impl Requests {
         }
     }
 
+    /// Webhook `i`: its Twilio signature and form body (unique MessageSid, a sender out of a
+    /// million, RET / EVET / a message that is not a command in turn).
+    fn sms(&self, i: u64) -> (String, String) {
+        let sid = format!("SM{}{:024x}", self.run_id, i);
+        let body = ["RET", "EVET", "merhaba"][(i % 3) as usize];
+        let params: Vec<(String, String)> = [
+            ("MessageSid", sid.as_str()),
+            ("SmsSid", sid.as_str()),
+            ("AccountSid", "AC00000000000000000000000000000000"),
+            ("From", &phone(i.wrapping_mul(7919))),
+            ("To", &self.load.to),
+            ("Body", body),
+            ("NumMedia", "0"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let sig = twilio_signature(&self.load.twilio_token, &self.sign_url, &params);
+        let form = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(&params)
+            .finish();
+        (sig, form)
+    }
+
     fn build(&self, http: &reqwest::Client, i: u64) -> reqwest::RequestBuilder {
         match self.kind {
             Kind::Noop => http.get(format!("{}/healthz", self.base)),
@@ -211,24 +331,7 @@ impl Requests {
                 .header("content-type", "application/json")
                 .body(self.bulk_body.as_ref().clone()),
             Kind::Sms => {
-                let sid = format!("SM{}{:024x}", self.run_id, i);
-                let body = ["RET", "EVET", "merhaba"][(i % 3) as usize];
-                let params: Vec<(String, String)> = [
-                    ("MessageSid", sid.as_str()),
-                    ("SmsSid", sid.as_str()),
-                    ("AccountSid", "AC00000000000000000000000000000000"),
-                    ("From", &phone(i.wrapping_mul(7919))),
-                    ("To", &self.load.to),
-                    ("Body", body),
-                    ("NumMedia", "0"),
-                ]
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect();
-                let sig = twilio_signature(&self.load.twilio_token, &self.sign_url, &params);
-                let form = form_urlencoded::Serializer::new(String::new())
-                    .extend_pairs(&params)
-                    .finish();
+                let (sig, form) = self.sms(i);
                 http.post(format!("{}/webhooks/twilio/sms", self.base))
                     .header("content-type", "application/x-www-form-urlencoded")
                     .header("x-twilio-signature", sig)

@@ -32,6 +32,14 @@ pub const DEFAULT_HELP: &[&str] = &["YARDIM", "BİLGİ", "HELP", "INFO"];
 /// Turkish-aware upper-casing where `i`, `ı`, `İ`, `I` all become `I`, Turkish (and other)
 /// diacritics dropped (`Ş`→`S`, `Ğ`→`G`, …), and surrounding punctuation/emoji trimmed.
 pub fn fold(s: &str) -> String {
+    if s.is_ascii() {
+        fold_ascii(s)
+    } else {
+        fold_unicode(s)
+    }
+}
+
+fn fold_unicode(s: &str) -> String {
     let mut upper = String::with_capacity(s.len());
     for c in s.nfkc() {
         match c {
@@ -47,6 +55,23 @@ pub fn fold(s: &str) -> String {
     // NFD then drop marks: Ş→S, Ç→C, Ğ→G, Ö→O, Ü→U, Â→A, and the stray U+0307 of `i̇`.
     let bare: String = upper.nfd().filter(|c| !is_combining_mark(*c)).collect();
     let trimmed = bare.trim_matches(|c: char| !c.is_alphanumeric());
+    trimmed.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// `fold` for ASCII text, which almost every keyword is: normalisation and mark-stripping
+/// change nothing there, so they are skipped (a property test holds the two paths equal).
+fn fold_ascii(s: &str) -> String {
+    let upper: String = s
+        .chars()
+        .map(|c| {
+            if c.is_ascii_whitespace() || c.is_ascii_control() {
+                ' '
+            } else {
+                c.to_ascii_uppercase()
+            }
+        })
+        .collect();
+    let trimmed = upper.trim_matches(|c: char| !c.is_alphanumeric());
     trimmed.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
@@ -147,9 +172,12 @@ impl KeywordSet {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BrandWords {
     pub brand_code: i64,
-    /// Short names (`TSA`, `TEKNOSA`), raw; folded when matching.
+    /// Short names (`TSA`, `TEKNOSA`), raw, as configured (replies name the brand with them).
     pub words: Vec<String>,
     pub keywords: KeywordSet,
+    /// The same words in the form messages are compared in, folded once here rather than for
+    /// every message.
+    keyed: Vec<String>,
 }
 
 impl BrandWords {
@@ -158,10 +186,17 @@ impl BrandWords {
         words: impl IntoIterator<Item = S>,
         keywords: KeywordSet,
     ) -> Self {
+        let words: Vec<String> = words.into_iter().map(Into::into).collect();
+        let keyed = words
+            .iter()
+            .map(|w| key(w))
+            .filter(|w| !w.is_empty())
+            .collect();
         Self {
             brand_code,
-            words: words.into_iter().map(Into::into).collect(),
+            words,
             keywords,
+            keyed,
         }
     }
 
@@ -267,7 +302,7 @@ pub fn parse_sms(body: &str, brands: &[BrandWords]) -> ParsedSms {
 fn parse_branded(k: &str, brands: &[BrandWords]) -> Option<ParsedSms> {
     let mut hits: Vec<(i64, KeywordKind, &str)> = Vec::new();
     for b in brands {
-        for w in b.words.iter().map(|w| key(w)).filter(|w| !w.is_empty()) {
+        for w in &b.keyed {
             let before = k.strip_prefix(w.as_str()).and_then(|r| r.strip_prefix(' '));
             let after = k.strip_suffix(w.as_str()).and_then(|r| r.strip_suffix(' '));
             for rest in [before, after].into_iter().flatten() {
@@ -545,6 +580,11 @@ mod tests {
         fn parse_sms_never_panics(s in "\\PC{0,40}|.{0,600}") {
             let _ = parse_sms(&s, &shared());
             let _ = parse_sms(&s, &dedicated());
+        }
+
+        #[test]
+        fn ascii_fast_path_folds_like_the_general_one(s in "[\\x00-\\x7f]{0,40}") {
+            proptest::prop_assert_eq!(fold_ascii(&s), fold_unicode(&s));
         }
 
         #[test]

@@ -176,6 +176,11 @@ fn answer<T>(
     }
 }
 
+/// Group commits in flight at once. While one waits for its fsync the next gathers the
+/// requests that arrived meanwhile; a store with a single writer (SQLite) merges those queued
+/// behind each other into one transaction, a pooled one (PostgreSQL) runs them side by side.
+const COMMITS_IN_FLIGHT: usize = 4;
+
 async fn writer(
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
@@ -183,75 +188,113 @@ async fn writer(
     max: usize,
     wake: Arc<Notify>,
 ) {
-    let mut batch: Vec<Pending> = Vec::with_capacity(max);
-    while rx.recv_many(&mut batch, max).await > 0 {
-        let mut events = Vec::new();
-        let mut inbound = Vec::new();
-        for p in &batch {
-            match p {
-                Pending::Event(e, _) => events.push(e.clone()),
-                Pending::Inbound(m, _) => inbound.push(m.clone()),
-            }
-        }
-        let now = clock.now();
-        let (event_results, inbound_result) = match store.write_batch(&events, &inbound, now).await
-        {
-            Ok(outcomes) => (outcomes.into_iter().map(Ok).collect(), Ok(())),
-            // One bad item must not fail its neighbours: fall back to one transaction each.
-            Err(e) if batch.len() > 1 => {
-                tracing::warn!(error = %chain(&e), size = batch.len(), "group commit failed; retrying items one by one");
-                let mut out = Vec::with_capacity(events.len());
-                for ev in &events {
-                    let r = store.write_batch(std::slice::from_ref(ev), &[], now).await;
-                    // The only writer task must not panic on a store that answers with no row.
-                    out.push(match r {
-                        Ok(v) => v.into_iter().next().ok_or_else(|| {
-                            Arc::new(StoreError::Corrupt("the store returned no outcome".into()))
-                        }),
-                        Err(e) => Err(Arc::new(e)),
-                    });
-                }
-                let kept = store
-                    .write_batch(&[], &inbound, now)
-                    .await
-                    .map(|_| ())
-                    .map_err(Arc::new);
-                (out, kept)
-            }
-            Err(e) => {
-                tracing::error!(error = %chain(&e), "ledger commit failed");
-                let e = Arc::new(e);
-                (events.iter().map(|_| Err(e.clone())).collect(), Err(e))
-            }
+    let slots = Arc::new(tokio::sync::Semaphore::new(COMMITS_IN_FLIGHT));
+    loop {
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
         };
-        if event_results.iter().any(|r: &Result<RecordOutcome, Arc<StoreError>>| matches!(r, Ok(o) if !o.duplicate && o.job_id.is_some())) {
-            wake.notify_one();
+        let mut batch: Vec<Pending> = Vec::with_capacity(max);
+        if rx.recv_many(&mut batch, max).await == 0 {
+            // Every sender is gone: wait for the commits still in flight, then stop.
+            let _ = slots.acquire_many(COMMITS_IN_FLIGHT as u32).await;
+            return;
         }
-        let mut event_results = event_results.into_iter();
-        for p in batch.drain(..) {
-            // The caller may have gone away (client disconnect); the write stands regardless.
-            match p {
-                Pending::Event(e, reply) => {
-                    let r = event_results.next().unwrap_or_else(|| {
-                        Err(Arc::new(StoreError::Corrupt("missing outcome".into())))
-                    });
-                    if let Ok(o) = &r {
-                        let name = if o.duplicate {
-                            "iys_relay_duplicate_events_total"
-                        } else {
-                            "iys_relay_events_total"
-                        };
-                        let i = &e.intent;
-                        metrics::counter!(name, "channel" => i.channel.as_str(), "status" => i.status.as_str()).increment(1);
-                    }
-                    let _ = reply.send(r);
-                }
-                Pending::Inbound(_, reply) => {
-                    let _ = reply.send(inbound_result.clone());
-                }
+        let (store, clock, wake) = (store.clone(), clock.clone(), wake.clone());
+        tokio::spawn(async move {
+            commit(store.as_ref(), clock.as_ref(), batch, &wake).await;
+            drop(slot);
+        });
+    }
+}
+
+/// Writes one group commit and answers each caller in it.
+async fn commit(store: &dyn Store, clock: &dyn Clock, batch: Vec<Pending>, wake: &Notify) {
+    metrics::histogram!("iys_relay_ledger_group_commit_size").record(batch.len() as f64);
+    let mut events = Vec::new();
+    let mut inbound = Vec::new();
+    let mut replies = Vec::with_capacity(batch.len());
+    for p in batch {
+        match p {
+            Pending::Event(e, reply) => {
+                replies.push(Reply::Event(
+                    e.intent.channel.as_str(),
+                    e.intent.status.as_str(),
+                    reply,
+                ));
+                events.push(e);
+            }
+            Pending::Inbound(m, reply) => {
+                replies.push(Reply::Inbound(reply));
+                inbound.push(m);
             }
         }
     }
+    let now = clock.now();
+    let (event_results, inbound_result) = match store.write_batch(&events, &inbound, now).await {
+        Ok(outcomes) => (outcomes.into_iter().map(Ok).collect(), Ok(())),
+        // One bad item must not fail its neighbours: fall back to one transaction each.
+        Err(e) if replies.len() > 1 => {
+            tracing::warn!(error = %chain(&e), size = replies.len(), "group commit failed; retrying items one by one");
+            let mut out = Vec::with_capacity(events.len());
+            for ev in &events {
+                let r = store.write_batch(std::slice::from_ref(ev), &[], now).await;
+                // The only writer task must not panic on a store that answers with no row.
+                out.push(match r {
+                    Ok(v) => v.into_iter().next().ok_or_else(|| {
+                        Arc::new(StoreError::Corrupt("the store returned no outcome".into()))
+                    }),
+                    Err(e) => Err(Arc::new(e)),
+                });
+            }
+            let kept = store
+                .write_batch(&[], &inbound, now)
+                .await
+                .map(|_| ())
+                .map_err(Arc::new);
+            (out, kept)
+        }
+        Err(e) => {
+            tracing::error!(error = %chain(&e), "ledger commit failed");
+            let e = Arc::new(e);
+            (events.iter().map(|_| Err(e.clone())).collect(), Err(e))
+        }
+    };
+    if event_results.iter().any(|r: &Result<RecordOutcome, Arc<StoreError>>| matches!(r, Ok(o) if !o.duplicate && o.job_id.is_some())) {
+        wake.notify_one();
+    }
+    let mut event_results = event_results.into_iter();
+    for r in replies {
+        // The caller may have gone away (client disconnect); the write stands regardless.
+        match r {
+            Reply::Event(channel, status, reply) => {
+                let r = event_results.next().unwrap_or_else(|| {
+                    Err(Arc::new(StoreError::Corrupt("missing outcome".into())))
+                });
+                if let Ok(o) = &r {
+                    let name = if o.duplicate {
+                        "iys_relay_duplicate_events_total"
+                    } else {
+                        "iys_relay_events_total"
+                    };
+                    metrics::counter!(name, "channel" => channel, "status" => status).increment(1);
+                }
+                let _ = reply.send(r);
+            }
+            Reply::Inbound(reply) => {
+                let _ = reply.send(inbound_result.clone());
+            }
+        }
+    }
+}
+
+/// Who is waiting for a group commit's answer, and the labels its event is counted under.
+enum Reply {
+    Event(
+        &'static str,
+        &'static str,
+        oneshot::Sender<Result<RecordOutcome, Arc<StoreError>>>,
+    ),
+    Inbound(oneshot::Sender<Result<(), Arc<StoreError>>>),
 }
 
 #[cfg(test)]
