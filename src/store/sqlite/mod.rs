@@ -173,6 +173,12 @@ const STATE_BY_ADDRESS: &str = concat!(
     rows::state_columns!(),
     " FROM consent_state WHERE brand_code = ?1 AND recipient = ?2 AND recipient_type = ?3 AND consent_type = ?4"
 );
+const STATES_OF_RECIPIENTS: &str = concat!(
+    "SELECT ",
+    rows::state_columns!(),
+    " FROM consent_state WHERE brand_code = ?1 AND recipient_type = ?2 AND consent_type = ?3
+       AND recipient IN (SELECT value FROM json_each(?4))"
+);
 const EVENT_BY_ID: &str = concat!(
     "SELECT ",
     rows::event_columns!(),
@@ -247,28 +253,22 @@ impl super::Store for SqliteStore {
         consent_type: ConsentType,
         recipients: &[String],
     ) -> Result<Vec<ConsentState>, StoreError> {
-        // One cached point lookup per recipient: each is an index probe in the page cache, and
-        // no statement is built from the list.
+        // The recipients travel as one JSON array (json_each): one statement, an index probe
+        // per recipient inside SQLite, nothing spliced into the SQL.
+        let list =
+            serde_json::to_string(recipients).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         self.read(|c| {
-            let mut stmt = c.prepare_cached(STATE_BY_ADDRESS)?;
-            let mut out = Vec::with_capacity(recipients.len());
-            for r in recipients {
-                if let Some(s) = stmt
-                    .query_row(
-                        params![
-                            brand_code,
-                            r,
-                            recipient_type.as_str(),
-                            consent_type.as_str()
-                        ],
-                        rows::state,
-                    )
-                    .optional()?
-                {
-                    out.push(s);
-                }
-            }
-            Ok(out)
+            all(
+                c,
+                STATES_OF_RECIPIENTS,
+                params![
+                    brand_code,
+                    recipient_type.as_str(),
+                    consent_type.as_str(),
+                    list
+                ],
+                rows::state,
+            )
         })
     }
 

@@ -49,6 +49,58 @@ const CLAIM_UNPAUSED: &str = claim_sql!(
          WHERE h.brand_code = j.brand_code AND h.paused_until_ms > ?1)"
 );
 
+/// Jobs claimed per write (see `claim_jobs`).
+const CLAIM_SLICE: i64 = 250;
+
+/// One slice of a claim: with `probe`, first one job of each brand whose pause has lapsed
+/// (its probe, ignoring the pause), then due jobs of brands that are not paused.
+fn claim_slice(
+    c: &Connection,
+    owner: &str,
+    now: DateTime<Utc>,
+    lease_until: DateTime<Utc>,
+    limit: i64,
+    probe: bool,
+) -> Result<Vec<ReportJob>, StoreError> {
+    let (now_ms, until_ms) = (to_ms(now), to_ms(lease_until));
+    let mut jobs = Vec::new();
+    if probe {
+        let brands = all(
+            c,
+            "UPDATE iys_brand_health SET paused_until_ms = ?2, updated_at_ms = ?1
+             WHERE failures > 0 AND paused_until_ms <= ?1 RETURNING brand_code",
+            params![now_ms, until_ms],
+            |r| r.get::<_, i64>(0),
+        )?;
+        for brand in brands {
+            let one = all(
+                c,
+                CLAIM_FOR_BRAND,
+                params![now_ms, owner, until_ms, 1, brand],
+                rows::job,
+            )?;
+            if one.is_empty() {
+                // Nothing to probe with: the next claim may try as soon as work arrives.
+                c.prepare_cached(
+                    "UPDATE iys_brand_health SET paused_until_ms = ?2 WHERE brand_code = ?1",
+                )?
+                .execute(params![brand, now_ms])?;
+            }
+            jobs.extend(one);
+        }
+    }
+    let rest = limit - jobs.len() as i64;
+    if rest > 0 {
+        jobs.extend(all(
+            c,
+            CLAIM_UNPAUSED,
+            params![now_ms, owner, until_ms, rest],
+            rows::job,
+        )?);
+    }
+    Ok(jobs)
+}
+
 pub(super) fn insert_alert(
     c: &Connection,
     job_id: i64,
@@ -252,46 +304,27 @@ impl ReportQueue for SqliteStore {
         lease_until: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<ReportJob>, StoreError> {
-        let owner = owner.to_string();
-        let (now_ms, until_ms) = (to_ms(now), to_ms(lease_until));
-        let mut jobs = self
-            .write(move |c| {
-                let probes = all(
-                    c,
-                    "UPDATE iys_brand_health SET paused_until_ms = ?2, updated_at_ms = ?1
-                     WHERE failures > 0 AND paused_until_ms <= ?1 RETURNING brand_code",
-                    params![now_ms, until_ms],
-                    |r| r.get::<_, i64>(0),
-                )?;
-                let mut jobs = Vec::new();
-                for brand in probes {
-                    let probe = all(
-                        c,
-                        CLAIM_FOR_BRAND,
-                        params![now_ms, owner, until_ms, 1, brand],
-                        rows::job,
-                    )?;
-                    if probe.is_empty() {
-                        // Nothing to probe with: the next claim may try as soon as work arrives.
-                        c.prepare_cached(
-                            "UPDATE iys_brand_health SET paused_until_ms = ?2 WHERE brand_code = ?1",
-                        )?
-                        .execute(params![brand, now_ms])?;
-                    }
-                    jobs.extend(probe);
-                }
-                let rest = limit - jobs.len() as i64;
-                if rest > 0 {
-                    jobs.extend(all(
-                        c,
-                        CLAIM_UNPAUSED,
-                        params![now_ms, owner, until_ms, rest],
-                        rows::job,
-                    )?);
-                }
-                Ok(jobs)
-            })
-            .await?;
+        // In slices: a claim of thousands of jobs in one write held the only writer for
+        // hundreds of milliseconds while webhooks waited behind it. Each slice is a complete
+        // claim of its own; brands are probed in the first.
+        let mut jobs = Vec::new();
+        let mut probe = true;
+        loop {
+            let want = (limit - jobs.len() as i64).min(CLAIM_SLICE);
+            if want <= 0 {
+                break;
+            }
+            let owner = owner.to_string();
+            let slice = self
+                .write(move |c| claim_slice(c, &owner, now, lease_until, want, probe))
+                .await?;
+            let short = (slice.len() as i64) < want;
+            jobs.extend(slice);
+            probe = false;
+            if short {
+                break;
+            }
+        }
         // RETURNING has no defined order.
         jobs.sort_by_key(|j| (j.deadline_at, j.id));
         Ok(jobs)
