@@ -88,7 +88,7 @@ impl World {
             i.brand_code = brand_code;
             i.consent_type = t;
             let e = self.sim.app.state.ledger.record(i).await.unwrap().event_id;
-            self.sim.reporter().run_once().await.unwrap();
+            self.sim.report().await;
             assert_eq!(self.sim.job_state(e).await, JobState::Done);
         }
         self.sim.clock.advance(Duration::minutes(1));
@@ -123,7 +123,7 @@ impl World {
     async fn reported(&self, brand_code: i64, recipient: &str, t: ConsentType) -> (Status, Source) {
         // Dates sent to İYS are whole seconds never ahead of the clock: let one pass.
         self.sim.clock.advance(Duration::seconds(2));
-        self.sim.reporter().run_once().await.unwrap();
+        self.sim.report().await;
         let rec = self
             .sim
             .sim
