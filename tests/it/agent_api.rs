@@ -1,7 +1,7 @@
 //! Call-centre agent API end to end: record consents taken on calls, refuse what İYS would
 //! refuse, dedupe retries, and the agent-screen lookup.
 
-use crate::common::{API_TOKEN, TestApp, TestStore, at, spawn_app};
+use crate::common::{API_TOKEN, TestApp, TestStore, at, spawn_app, status_and_json};
 use serde_json::{Value, json};
 
 const PHONE: &str = "+905321234567";
@@ -32,9 +32,7 @@ async fn post(app: &TestApp, b: &Value, key: Option<&str>) -> (u16, Value) {
     if let Some(k) = key {
         r = r.header("idempotency-key", k);
     }
-    let r = r.send().await.unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
+    status_and_json(r).await
 }
 
 async fn event_count(app: &TestApp) -> usize {

@@ -237,30 +237,22 @@ impl TestApp {
 
     /// GET a JSON API path with the bearer token.
     pub async fn api_get(&self, path: &str) -> (u16, serde_json::Value) {
-        let r = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(API_TOKEN)
-            .send()
-            .await
-            .expect("request");
-        let status = r.status().as_u16();
-        (status, r.json().await.unwrap_or(serde_json::Value::Null))
+        let url = format!("{}{path}", self.base);
+        status_and_json(self.http.get(url).bearer_auth(API_TOKEN)).await
     }
 
     /// POST a JSON body to an API path with the bearer token.
     pub async fn api_post(&self, path: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
-        let r = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(API_TOKEN)
-            .json(body)
-            .send()
-            .await
-            .expect("request");
-        let status = r.status().as_u16();
-        (status, r.json().await.unwrap_or(serde_json::Value::Null))
+        let url = format!("{}{path}", self.base);
+        status_and_json(self.http.post(url).bearer_auth(API_TOKEN).json(body)).await
     }
+}
+
+/// Sends `request`; its status and JSON body (`Null` when the body is not JSON).
+pub async fn status_and_json(request: reqwest::RequestBuilder) -> (u16, serde_json::Value) {
+    let r = request.send().await.expect("request");
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(serde_json::Value::Null))
 }
 
 /// Every event the app's ledger holds for `recipient` (its normal form).
