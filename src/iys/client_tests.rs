@@ -36,6 +36,21 @@ fn client(base_url: &str, clock: &ManualClock) -> (IysClient, Arc<RecordingObser
     (c, obs)
 }
 
+/// A client whose clock starts at [`t0`].
+fn client_at_t0(base_url: &str) -> (ManualClock, IysClient, Arc<RecordingObserver>) {
+    let clock = ManualClock::new(t0());
+    let (c, obs) = client(base_url, &clock);
+    (clock, c, obs)
+}
+
+/// İYS's refusal of an access token it no longer accepts.
+fn h351() -> Reply {
+    reply(
+        401,
+        json!({"errors":[{"code":"H351","message":"Eksik veya geçersiz jeton!"}]}),
+    )
+}
+
 fn consent(n: u32) -> ConsentRequest {
     let r = Recipient::parse(&format!("+90532{:07}", 1_000_000 + n)).unwrap();
     ConsentRequest::new(
@@ -70,8 +85,7 @@ fn standard(seen: &Seen, counter: &Mutex<u32>) -> Reply {
 async fn hundred_concurrent_calls_make_one_token_request() {
     let n = Arc::new(Mutex::new(0));
     let fake = serve(move |s| standard(s, &n)).await;
-    let clock = ManualClock::new(t0());
-    let (c, _) = client(&fake.base_url, &clock);
+    let (_, c, _) = client_at_t0(&fake.base_url);
     let c = Arc::new(c);
     let tasks: Vec<_> = (0..100)
         .map(|i| {
@@ -107,8 +121,7 @@ async fn refresh_rotates_then_falls_back_to_password() {
         standard(s, &n2)
     })
     .await;
-    let clock = ManualClock::new(t0());
-    let (c, _) = client(&fake.base_url, &clock);
+    let (clock, c, _) = client_at_t0(&fake.base_url);
     c.add_consent_v2(1, &consent(1)).await.unwrap();
     // Still more than five minutes of access life: no token call.
     clock.advance(CDuration::minutes(114));
@@ -140,8 +153,7 @@ async fn refresh_rotates_then_falls_back_to_password() {
 async fn expired_refresh_token_goes_straight_to_password() {
     let n = Arc::new(Mutex::new(0));
     let fake = serve(move |s| standard(s, &n)).await;
-    let clock = ManualClock::new(t0());
-    let (c, _) = client(&fake.base_url, &clock);
+    let (clock, c, _) = client_at_t0(&fake.base_url);
     c.add_consent_v2(1, &consent(1)).await.unwrap();
     clock.advance(CDuration::hours(5));
     c.add_consent_v2(1, &consent(1)).await.unwrap();
@@ -153,16 +165,12 @@ async fn a_401_is_retried_once_with_a_fresh_token() {
     let n = Arc::new(Mutex::new(0));
     let fake = serve(move |s| {
         if s.path != "/oauth2/token" && s.auth.as_deref() == Some("Bearer a1") {
-            return reply(
-                401,
-                json!({"errors":[{"code":"H351","message":"Eksik veya geçersiz jeton!"}]}),
-            );
+            return h351();
         }
         standard(s, &n)
     })
     .await;
-    let clock = ManualClock::new(t0());
-    let (c, obs) = client(&fake.base_url, &clock);
+    let (_, c, obs) = client_at_t0(&fake.base_url);
     c.add_consent_v2(1, &consent(1)).await.unwrap();
     assert_eq!(fake.token_grants(), ["password", "refresh:r1"]);
     let calls: Vec<_> = obs
@@ -186,16 +194,12 @@ async fn a_second_401_is_auth_expired_without_a_third_try() {
     let n = Arc::new(Mutex::new(0));
     let fake = serve(move |s| {
         if s.path != "/oauth2/token" {
-            return reply(
-                401,
-                json!({"errors":[{"code":"H351","message":"Eksik veya geçersiz jeton!"}]}),
-            );
+            return h351();
         }
         standard(s, &n)
     })
     .await;
-    let clock = ManualClock::new(t0());
-    let (c, _) = client(&fake.base_url, &clock);
+    let (_, c, _) = client_at_t0(&fake.base_url);
     let e = c.add_consent_v2(1, &consent(1)).await.unwrap_err();
     assert_eq!(e.class(), ErrorClass::AuthExpired);
     assert_eq!(e.status, Some(401));
@@ -217,8 +221,7 @@ async fn h084_silences_token_requests_for_an_hour() {
         standard(s, &n)
     })
     .await;
-    let clock = ManualClock::new(t0());
-    let (c, _) = client(&fake.base_url, &clock);
+    let (clock, c, _) = client_at_t0(&fake.base_url);
     let e = c.add_consent_v2(1, &consent(1)).await.unwrap_err();
     assert_eq!(
         (e.class(), e.code()),
@@ -262,8 +265,7 @@ async fn pull_204_is_none_and_query_is_encoded() {
         standard(s, &n)
     })
     .await;
-    let clock = ManualClock::new(t0());
-    let (c, _) = client(&fake.base_url, &clock);
+    let (_, c, _) = client_at_t0(&fake.base_url);
     assert_eq!(
         c.pull_changes(77, PullSource::Iys, None, 5000)
             .await
@@ -306,8 +308,7 @@ async fn poll_empty_array_and_bad_request_ids() {
         standard(s, &n)
     })
     .await;
-    let clock = ManualClock::new(t0());
-    let (c, _) = client(&fake.base_url, &clock);
+    let (_, c, _) = client_at_t0(&fake.base_url);
     let id = "5a2edd8e-dd6e-4293-b09b-6180b2c5d021";
     assert!(c.poll_batch_v2(5, id).await.unwrap().is_empty());
     assert_eq!(
@@ -351,8 +352,7 @@ async fn consent_status_not_found_shapes() {
         standard(s, &n)
     })
     .await;
-    let clock = ManualClock::new(t0());
-    let (c, _) = client(&fake.base_url, &clock);
+    let (_, c, _) = client_at_t0(&fake.base_url);
     let r = Recipient::parse("+905321234567").unwrap();
     let q = || c.consent_status(5, &r, RecipientType::Bireysel, ConsentType::Mesaj);
     for m in 0..3 {
@@ -380,8 +380,7 @@ async fn multi_status_dedupes_and_skips_empty() {
         standard(s, &n)
     })
     .await;
-    let clock = ManualClock::new(t0());
-    let (c, _) = client(&fake.base_url, &clock);
+    let (_, c, _) = client_at_t0(&fake.base_url);
     assert!(
         c.multi_status(5, RecipientType::Bireysel, ConsentType::Mesaj, &[])
             .await
@@ -416,8 +415,7 @@ async fn batch_is_checked_before_sending() {
         standard(s, &n)
     })
     .await;
-    let clock = ManualClock::new(t0());
-    let (c, _) = client(&fake.base_url, &clock);
+    let (_, c, _) = client_at_t0(&fake.base_url);
     let dup = [consent(1), consent(2), consent(1)];
     assert_eq!(
         c.add_batch_v2(5, &dup).await.unwrap_err().kind,
@@ -461,8 +459,7 @@ async fn errors_carry_status_items_and_retry_after() {
         }
     })
     .await;
-    let clock = ManualClock::new(t0());
-    let (c, obs) = client(&fake.base_url, &clock);
+    let (_, c, obs) = client_at_t0(&fake.base_url);
     let want = [
         (ErrorClass::RateLimited, Some(429)),
         (ErrorClass::TooLate, Some(422)),
@@ -498,8 +495,7 @@ async fn network_failure_is_observed_and_transient() {
     let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = closed.local_addr().unwrap();
     drop(closed);
-    let clock = ManualClock::new(t0());
-    let (c, obs) = client(&format!("http://{addr}"), &clock);
+    let (_, c, obs) = client_at_t0(&format!("http://{addr}"));
     let e = c.add_consent_v2(5, &consent(1)).await.unwrap_err();
     assert_eq!(e.class(), ErrorClass::Transient);
     let calls = obs.calls();

@@ -82,6 +82,16 @@ pub struct CallContext {
     pub brand_code: Option<i64>,
 }
 
+impl CallContext {
+    /// A call for a brand, on behalf of no job or batch.
+    pub fn brand(brand_code: i64) -> Self {
+        Self {
+            brand_code: Some(brand_code),
+            ..Self::default()
+        }
+    }
+}
+
 pub struct PacedIys {
     client: IysClient,
     calls: Arc<Collector>,
@@ -140,6 +150,17 @@ impl PacedIys {
         })
     }
 
+    /// [`Self::paced`], then the call's attempt rows logged under `ctx`, whatever the outcome.
+    async fn paced_logged<T>(
+        &self,
+        ctx: CallContext,
+        call: impl Future<Output = Result<T, IysError>>,
+    ) -> Result<T, CallError> {
+        let r = self.paced(call).await?;
+        self.log(&ctx).await?;
+        Ok(r?)
+    }
+
     async fn wait_for_slot(&self) -> Result<(), StoreError> {
         let slot = self
             .store
@@ -180,16 +201,13 @@ impl PacedIys {
         brand_code: i64,
         consent: &ConsentRequest,
     ) -> Result<AddConsentResponse, CallError> {
-        let r = self
-            .paced(self.client.add_consent_v2(brand_code, consent))
-            .await?;
         let ctx = CallContext {
             job_id: Some(job_id),
             batch_id: None,
             brand_code: Some(brand_code),
         };
-        self.log(&ctx).await?;
-        Ok(r?)
+        self.paced_logged(ctx, self.client.add_consent_v2(brand_code, consent))
+            .await
     }
 
     /// The attempt row carries the requestId when İYS accepted the batch.
@@ -215,16 +233,13 @@ impl PacedIys {
         brand_code: i64,
         request_id: &str,
     ) -> Result<Vec<PollItem>, CallError> {
-        let r = self
-            .paced(self.client.poll_batch_v2(brand_code, request_id))
-            .await?;
         let ctx = CallContext {
             job_id: None,
             batch_id: Some(request_id.to_string()),
             brand_code: Some(brand_code),
         };
-        self.log(&ctx).await?;
-        Ok(r?)
+        self.paced_logged(ctx, self.client.poll_batch_v2(brand_code, request_id))
+            .await
     }
 
     pub async fn multi_status(
@@ -234,18 +249,11 @@ impl PacedIys {
         consent_type: ConsentType,
         recipients: &[String],
     ) -> Result<Vec<String>, CallError> {
-        let r = self
-            .paced(
-                self.client
-                    .multi_status(brand_code, recipient_type, consent_type, recipients),
-            )
-            .await?;
-        let ctx = CallContext {
-            brand_code: Some(brand_code),
-            ..CallContext::default()
-        };
-        self.log(&ctx).await?;
-        Ok(r?)
+        let call = self
+            .client
+            .multi_status(brand_code, recipient_type, consent_type, recipients);
+        self.paced_logged(CallContext::brand(brand_code), call)
+            .await
     }
 
     pub async fn pull_changes(
@@ -254,18 +262,11 @@ impl PacedIys {
         after: Option<&str>,
         limit: u32,
     ) -> Result<Option<PullPage>, CallError> {
-        let r = self
-            .paced(
-                self.client
-                    .pull_changes(brand_code, PullSource::Iys, after, limit),
-            )
-            .await?;
-        let ctx = CallContext {
-            brand_code: Some(brand_code),
-            ..CallContext::default()
-        };
-        self.log(&ctx).await?;
-        Ok(r?)
+        let call = self
+            .client
+            .pull_changes(brand_code, PullSource::Iys, after, limit);
+        self.paced_logged(CallContext::brand(brand_code), call)
+            .await
     }
 
     /// İYS's record for one address (`None`: no record), on behalf of `job_id` when a job asks.
@@ -278,18 +279,13 @@ impl PacedIys {
         recipient_type: RecipientType,
         consent_type: ConsentType,
     ) -> Result<Option<StatusResponse>, CallError> {
-        let r = self
-            .paced(
-                self.client
-                    .consent_status(brand_code, recipient, recipient_type, consent_type),
-            )
-            .await?;
+        let call = self
+            .client
+            .consent_status(brand_code, recipient, recipient_type, consent_type);
         let ctx = CallContext {
             job_id,
-            brand_code: Some(brand_code),
-            ..CallContext::default()
+            ..CallContext::brand(brand_code)
         };
-        self.log(&ctx).await?;
-        Ok(r?)
+        self.paced_logged(ctx, call).await
     }
 }

@@ -203,6 +203,19 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
 }
 
 impl Simulator {
+    /// [`Simulator::authorize`], then the JSON body: an unauthorised caller hears about its
+    /// token, never about its body.
+    pub(crate) fn authorize_json(
+        &self,
+        headers: &HeaderMap,
+        iys: &str,
+        brand: &str,
+        body: &[u8],
+    ) -> Result<(i64, serde_json::Value), ApiError> {
+        let brand = self.authorize(headers, iys, brand)?;
+        Ok((brand, super::consents::parse_json(body)?))
+    }
+
     /// Steps (1) and (2) of every call: a live token, integer path codes, codes the user owns.
     /// Returns the brand code.
     pub(crate) fn authorize(

@@ -13,7 +13,6 @@ use chrono::Duration;
 use serde_json::{Value, json};
 
 use super::Simulator;
-use super::consents::parse_json;
 use super::errors::{ApiError, ErrorItem};
 use super::rules::{check_retailers, check_stateful, validate_consent};
 use super::state::{Batch, BatchItem};
@@ -46,8 +45,7 @@ fn submit(
     body: &[u8],
     v2: bool,
 ) -> Result<Value, ApiError> {
-    let brand = sim.authorize(h, iys, brand)?;
-    let v = parse_json(body)?;
+    let (brand, v) = sim.authorize_json(h, iys, brand, body)?;
     let list = match v.as_array() {
         Some(a) if !a.is_empty() => a,
         _ => return Err(ApiError::code("H092")),

@@ -138,15 +138,7 @@ mod tests {
         kit.advance(60);
         let cit = kit
             .sim
-            .inject_citizen_action(
-                BRAND,
-                PHONE,
-                RecipientType::Bireysel,
-                ConsentType::Mesaj,
-                Status::Ret,
-                Source::IysMobil,
-                None,
-            )
+            .citizen_mesaj(BRAND, PHONE, Status::Ret, Source::IysMobil)
             .unwrap();
         let (s, v) = file(&kit, &today(&kit).to_string()).await;
         assert_eq!(s, StatusCode::OK, "{v}");

@@ -85,8 +85,7 @@ fn add_inner(
     body: &[u8],
     v2: bool,
 ) -> Result<Value, ApiError> {
-    let brand = sim.authorize(h, iys, brand)?;
-    let v = parse_json(body)?;
+    let (brand, v) = sim.authorize_json(h, iys, brand, body)?;
     if !v.is_object() {
         return Err(ApiError::code("H085"));
     }

@@ -328,6 +328,43 @@ impl Simulator {
         Ok(())
     }
 
+    /// [`Simulator::record`] of an individual's MESAJ consent, the address most callers mean;
+    /// only its status.
+    pub fn mesaj_status(&self, brand_code: i64, recipient: &str) -> Option<Status> {
+        self.record(
+            brand_code,
+            recipient,
+            RecipientType::Bireysel,
+            ConsentType::Mesaj,
+        )
+        .map(|r| r.status)
+    }
+
+    /// [`Simulator::inject_citizen_action`] on an individual's MESAJ consent, without a name.
+    pub fn citizen_mesaj(
+        &self,
+        brand_code: i64,
+        recipient: &str,
+        status: Status,
+        source: Source,
+    ) -> Result<SimMovement, SimHookError> {
+        let (rt, ct) = (RecipientType::Bireysel, ConsentType::Mesaj);
+        self.inject_citizen_action(brand_code, recipient, rt, ct, status, source, None)
+    }
+
+    /// [`Simulator::overwrite_record`] on an individual's MESAJ consent.
+    pub fn overwrite_mesaj(
+        &self,
+        brand_code: i64,
+        recipient: &str,
+        status: Status,
+        source: Source,
+        consent_date: DateTime<Utc>,
+    ) -> Result<(), SimHookError> {
+        let (rt, ct) = (RecipientType::Bireysel, ConsentType::Mesaj);
+        self.overwrite_record(brand_code, recipient, rt, ct, status, source, consent_date)
+    }
+
     /// Waits for pushes already started (tests call this instead of sleeping).
     pub async fn flush_pushes(&self) {
         let handles: Vec<_> = {

@@ -9,7 +9,6 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::consents::parse_json;
 use super::errors::{ApiError, ErrorItem};
 use super::state::{PushAttempt, PushRegistration, SimMovement};
 use super::{SimHookError, Simulator};
@@ -110,8 +109,7 @@ pub async fn register(
     h: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let brand = sim.authorize(&h, &iys, &brand)?;
-    let v = parse_json(&body)?;
+    let (brand, v) = sim.authorize_json(&h, &iys, &brand, &body)?;
     let conns = v
         .get("connection")
         .and_then(Value::as_array)
@@ -192,8 +190,7 @@ pub async fn unregister(
     h: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let brand = sim.authorize(&h, &iys, &brand)?;
-    let v = parse_json(&body)?;
+    let (brand, v) = sim.authorize_json(&h, &iys, &brand, &body)?;
     let o = v.as_object().ok_or_else(|| ApiError::code("H014"))?;
     let c = parse_connection(o, true).map_err(ApiError::many)?;
     let mut st = sim.lock();

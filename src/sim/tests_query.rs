@@ -159,15 +159,7 @@ async fn pull_window_lag_sources_and_cursor() {
         .unwrap();
     kit.advance(1);
     kit.sim
-        .inject_citizen_action(
-            BRAND,
-            PHONE,
-            RecipientType::Bireysel,
-            ConsentType::Mesaj,
-            Status::Ret,
-            Source::IysKisamesaj,
-            None,
-        )
+        .citizen_mesaj(BRAND, PHONE, Status::Ret, Source::IysKisamesaj)
         .unwrap();
     let (s, _) = kit.get(&b("/consents/changes")).await;
     assert_eq!(
@@ -263,15 +255,7 @@ async fn push_registration_test_payload_and_movements() {
     assert_eq!(list[0]["status"], "Bağlantı Oluşturuldu");
     assert_eq!(list[0]["registerTime"], "2026-03-04 12:00:00");
     kit.sim
-        .inject_citizen_action(
-            BRAND,
-            PHONE,
-            RecipientType::Bireysel,
-            ConsentType::Mesaj,
-            Status::Ret,
-            Source::IysMobil,
-            None,
-        )
+        .citizen_mesaj(BRAND, PHONE, Status::Ret, Source::IysMobil)
         .unwrap();
     // EPOSTA has no connection: not pushed.
     kit.sim

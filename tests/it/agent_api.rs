@@ -1,7 +1,7 @@
 //! Call-centre agent API end to end: record consents taken on calls, refuse what İYS would
 //! refuse, dedupe retries, and the agent-screen lookup.
 
-use crate::common::{API_TOKEN, TestApp, TestStore, at, spawn_app};
+use crate::common::{API_TOKEN, TestApp, TestStore, at, spawn_app, status_and_json};
 use serde_json::{Value, json};
 
 const PHONE: &str = "+905321234567";
@@ -32,9 +32,7 @@ async fn post(app: &TestApp, b: &Value, key: Option<&str>) -> (u16, Value) {
     if let Some(k) = key {
         r = r.header("idempotency-key", k);
     }
-    let r = r.send().await.unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
+    status_and_json(r).await
 }
 
 async fn event_count(app: &TestApp) -> usize {
@@ -51,7 +49,7 @@ async fn records_with_evidence_and_dedupes_retries(store: TestStore) {
         "Monday → Thursday"
     );
     let id = first["event_id"].as_i64().unwrap();
-    let ev = app.state.ledger.store().event(id).await.unwrap().unwrap();
+    let ev = app.event(id).await;
     assert_eq!(ev.recipient, PHONE);
     assert_eq!(ev.source.as_str(), "HS_CAGRI_MERKEZI");
     assert_eq!(ev.channel.as_str(), "agent");
@@ -80,7 +78,7 @@ async fn idempotency_key_replays_and_conflicts(store: TestStore) {
     let (s1, a) = post(&app, &body("RET", "PBX-2001"), Some("req-7f3a")).await;
     assert_eq!(s1, 201);
     let id = a["event_id"].as_i64().unwrap();
-    let ev = app.state.ledger.store().event(id).await.unwrap().unwrap();
+    let ev = app.event(id).await;
     assert_eq!(ev.provider_message_id, "req-7f3a");
     // A retry (even with another call reference typed in) returns the original.
     let (s2, b) = post(&app, &body("RET", "PBX-2001-retry"), Some("req-7f3a")).await;
@@ -177,14 +175,7 @@ async fn invalid_requests_get_4xx_and_record_nothing(store: TestStore) {
     )
     .await;
     assert_eq!(s, 201, "{r}");
-    let ev = app
-        .state
-        .ledger
-        .store()
-        .event(r["event_id"].as_i64().unwrap())
-        .await
-        .unwrap()
-        .unwrap();
+    let ev = app.event(r["event_id"].as_i64().unwrap()).await;
     assert_eq!(ev.consent_at, at("2026-11-23T10:00:00Z"));
 }
 
@@ -294,14 +285,7 @@ async fn mesaj_needs_a_turkish_mobile(store: TestStore) {
     // ARAMA may be a landline.
     let (s, r) = post(&app, &landline("ARAMA", "PBX-7003"), None).await;
     assert_eq!(s, 201, "{r}");
-    let ev = app
-        .state
-        .ledger
-        .store()
-        .event(r["event_id"].as_i64().unwrap())
-        .await
-        .unwrap()
-        .unwrap();
+    let ev = app.event(r["event_id"].as_i64().unwrap()).await;
     assert_eq!(ev.recipient, "+902121230000");
     // A mobile for MESAJ is fine.
     let mut mobile = landline("MESAJ", "PBX-7004");
@@ -372,12 +356,7 @@ async fn lookup_for_the_agent_screen(store: TestStore) {
             .0,
         400
     );
-    let r = app
-        .http
-        .get(format!("{}/v1/agent/consents/05321234567", app.base))
-        .send()
-        .await
-        .unwrap();
+    let r = app.get("/v1/agent/consents/05321234567").await;
     assert_eq!(r.status(), 401);
 }
 

@@ -5,151 +5,84 @@
 use std::sync::Arc;
 
 use crate::common::intent;
+use crate::common::procs::run_cli;
 use crate::common::sim_world::SimWorld;
+use crate::common::{BRAND, PHONE, alert_kinds};
 use chrono::{DateTime, Duration, Utc};
 use figment::Figment;
 use figment::providers::{Format, Toml};
 use iys_relay::app::{self, App};
 use iys_relay::config::{AuditConfig, Config, DEFAULT_TOML};
 use iys_relay::domain::time::{SystemClock, from_iys};
-use iys_relay::domain::{Channel, ConsentType, RecipientType, Source, Status};
+use iys_relay::domain::{Channel, ConsentType, Source, Status};
 use iys_relay::iys::IysClientConfig;
 use iys_relay::iys::audit::{AuditMode, AuditReport, Auditor, Decision};
 use iys_relay::iys::paced::{PacedIys, manual_sleeper, tokio_sleeper};
 use iys_relay::sim::Simulator;
 use iys_relay::store::queue::AlertKind;
-use iys_relay::store::{AddressKey, JobState, Store};
+use iys_relay::store::{JobState, Store};
 
-const BRAND: i64 = 700000;
-const PHONE: &str = "+905321234567";
-
-struct World(SimWorld);
-
-impl std::ops::Deref for World {
-    type Target = SimWorld;
-    fn deref(&self) -> &SimWorld {
-        &self.0
-    }
+/// Wednesday morning, Istanbul: well inside İYS's 3-business-day window throughout.
+async fn start(store: Arc<dyn Store>) -> SimWorld {
+    SimWorld::start(store, "2026-03-04 10:00:00", "").await
 }
 
-impl World {
-    async fn start(store: Arc<dyn Store>) -> Self {
-        // Wednesday morning, Istanbul: well inside İYS's 3-business-day window throughout.
-        Self(SimWorld::start(store, "2026-03-04 10:00:00", "").await)
-    }
-
-    /// The service's auditor: it repairs.
-    async fn audit(&self, mode: AuditMode) -> AuditReport {
-        self.app
-            .audit
-            .as_deref()
-            .expect("auditor")
-            .run_once(mode)
-            .await
-            .expect("audit")
-    }
-
-    /// What `iys-relay audit` without `--repair` runs.
-    async fn preview(&self) -> AuditReport {
-        let cfg = &self.app.state.config;
-        let paced = PacedIys::new(
-            IysClientConfig {
-                base_url: self.sim_base.clone(),
-                username: cfg.iys.username.clone(),
-                password: cfg.iys.password.expose().to_string(),
-                iys_code: cfg.iys.iys_code,
-                timeout: std::time::Duration::from_secs(5),
-            },
-            self.store.clone(),
-            Arc::new(self.clock.clone()),
-            manual_sleeper(self.clock.clone()),
-            9,
-        )
-        .expect("client");
-        Auditor::new(
-            paced,
-            self.app.state.ledger.clone(),
-            AuditConfig::default(),
-            false,
-        )
-        .run_once(AuditMode::Full)
-        .await
-        .expect("preview")
-    }
-
-    async fn current(&self, recipient: &str) -> iys_relay::store::ConsentState {
-        self.store
-            .consent_state(&key(recipient))
-            .await
-            .unwrap()
-            .expect("state")
-    }
-
-    fn iys_status(&self, recipient: &str) -> Option<Status> {
-        self.sim
-            .record(
-                BRAND,
-                recipient,
-                RecipientType::Bireysel,
-                ConsentType::Mesaj,
-            )
-            .map(|r| r.status)
-    }
-
-    fn calls(&self, suffix: &str) -> usize {
-        self.sim
-            .request_log()
-            .iter()
-            .filter(|r| r.method == "POST" && r.path.ends_with(suffix))
-            .count()
-    }
-}
-
-fn key(recipient: &str) -> AddressKey {
-    AddressKey {
-        brand_code: BRAND,
-        recipient: recipient.into(),
-        recipient_type: RecipientType::Bireysel,
-        consent_type: ConsentType::Mesaj,
-    }
+/// What `iys-relay audit` without `--repair` runs.
+async fn preview(w: &SimWorld) -> AuditReport {
+    let cfg = &w.app.state.config;
+    let paced = PacedIys::new(
+        IysClientConfig {
+            base_url: w.sim_base.clone(),
+            username: cfg.iys.username.clone(),
+            password: cfg.iys.password.expose().to_string(),
+            iys_code: cfg.iys.iys_code,
+            timeout: std::time::Duration::from_secs(5),
+        },
+        w.store.clone(),
+        Arc::new(w.clock.clone()),
+        manual_sleeper(w.clock.clone()),
+        9,
+    )
+    .expect("client");
+    Auditor::new(
+        paced,
+        w.app.state.ledger.clone(),
+        AuditConfig::default(),
+        false,
+    )
+    .run_once(AuditMode::Full)
+    .await
+    .expect("preview")
 }
 
 /// (a) İYS holds ONAY while the ledger's current word is a RET it reported and İYS accepted
 /// (İYS lost it): the audit re-reports the RET and after the reporter runs İYS holds RET.
 async fn lost_ret_at_iys_is_rereported(store: Arc<dyn Store>) {
-    let w = World::start(store).await;
+    let w = start(store).await;
     let onay = w
         .record("a-onay", PHONE, Status::Onay, Duration::minutes(5))
         .await;
-    w.reporter().run_once().await.unwrap();
+    w.report().await;
     w.clock.advance(Duration::minutes(1));
     let ret = w
         .record("a-ret", PHONE, Status::Ret, Duration::seconds(30))
         .await;
-    w.reporter().run_once().await.unwrap();
+    w.report().await;
     assert_eq!(
         (w.job_state(onay).await, w.job_state(ret).await),
         (JobState::Done, JobState::Done)
     );
-    assert_eq!(w.iys_status(PHONE), Some(Status::Ret));
+    assert_eq!(w.held(PHONE), Some(Status::Ret));
     assert_eq!(w.audit(AuditMode::Full).await.divergent, 0, "in agreement");
 
     let onay_at = w.store.event(onay).await.unwrap().unwrap().consent_at;
     w.sim
-        .overwrite_record(
-            BRAND,
-            PHONE,
-            RecipientType::Bireysel,
-            ConsentType::Mesaj,
-            Status::Onay,
-            Source::HsMesaj,
-            onay_at,
-        )
+        .overwrite_mesaj(BRAND, PHONE, Status::Onay, Source::HsMesaj, onay_at)
         .unwrap();
     w.clock.advance(Duration::minutes(1));
 
     // The preview decides but changes nothing.
-    let p = w.preview().await;
+    let p = preview(&w).await;
     assert_eq!(p.divergent, 1, "{p:?}");
     assert_eq!(p.divergences[0].decision, Decision::Rereport);
     assert!(!p.divergences[0].repaired);
@@ -178,9 +111,9 @@ async fn lost_ret_at_iys_is_rereported(store: Arc<dyn Store>) {
         "İYS does not hold it"
     );
 
-    w.reporter().run_once().await.unwrap();
+    w.report().await;
     assert_eq!(w.job_state(ret).await, JobState::Done);
-    assert_eq!(w.iys_status(PHONE), Some(Status::Ret));
+    assert_eq!(w.held(PHONE), Some(Status::Ret));
     assert!(w.current(PHONE).await.iys_confirmed);
     assert_eq!(w.audit(AuditMode::Full).await.divergent, 0);
     let alerts = w.store.alerts(10).await.unwrap();
@@ -191,15 +124,7 @@ async fn lost_ret_at_iys_is_rereported(store: Arc<dyn Store>) {
 
     // Lost again: a second re-report would change nothing, so an operator is alerted instead.
     w.sim
-        .overwrite_record(
-            BRAND,
-            PHONE,
-            RecipientType::Bireysel,
-            ConsentType::Mesaj,
-            Status::Onay,
-            Source::HsMesaj,
-            onay_at,
-        )
+        .overwrite_mesaj(BRAND, PHONE, Status::Onay, Source::HsMesaj, onay_at)
         .unwrap();
     let r = w.audit(AuditMode::Full).await;
     assert_eq!(r.divergent, 1, "{r:?}");
@@ -218,23 +143,15 @@ async fn lost_ret_at_iys_is_rereported(store: Arc<dyn Store>) {
 /// (b) İYS holds a newer citizen RET (IYS_*) the ledger has not pulled yet: the audit records
 /// it, the ledger's current word becomes RET, and no report job is created for it.
 async fn newer_citizen_ret_is_recorded_without_a_job(store: Arc<dyn Store>) {
-    let w = World::start(store).await;
+    let w = start(store).await;
     let onay = w
         .record("b-onay", PHONE, Status::Onay, Duration::minutes(5))
         .await;
-    w.reporter().run_once().await.unwrap();
+    w.report().await;
     assert_eq!(w.job_state(onay).await, JobState::Done);
     w.clock.advance(Duration::minutes(10));
     w.sim
-        .inject_citizen_action(
-            BRAND,
-            PHONE,
-            RecipientType::Bireysel,
-            ConsentType::Mesaj,
-            Status::Ret,
-            Source::IysMobil,
-            None,
-        )
+        .citizen_mesaj(BRAND, PHONE, Status::Ret, Source::IysMobil)
         .unwrap();
     w.clock.advance(Duration::minutes(1));
 
@@ -279,7 +196,7 @@ async fn newer_citizen_ret_is_recorded_without_a_job(store: Arc<dyn Store>) {
 /// (c) Auditing N addresses costs ceil(N/1000) multi-status requests per group plus one status
 /// query per divergence; addresses with open jobs are skipped.
 async fn a_sweep_costs_one_request_per_thousand_per_group(store: Arc<dyn Store>) {
-    let w = World::start(store).await;
+    let w = start(store).await;
     let ledger = w.app.state.ledger.clone();
     let now = w.now();
     let mut tasks = tokio::task::JoinSet::new();
@@ -303,9 +220,9 @@ async fn a_sweep_costs_one_request_per_thousand_per_group(store: Arc<dyn Store>)
     while let Some(r) = tasks.join_next().await {
         r.unwrap();
     }
-    w.reporter().run_once().await.unwrap();
+    w.report().await;
     w.clock.advance(Duration::seconds(301));
-    w.reporter().run_once().await.unwrap();
+    w.report().await;
     let q = w.store.queue_summary(5).await.unwrap();
     assert_eq!(q.by_state, vec![("done".to_string(), 1003)], "{q:?}");
 
@@ -313,11 +230,9 @@ async fn a_sweep_costs_one_request_per_thousand_per_group(store: Arc<dyn Store>)
     for n in [7, 500] {
         let r = format!("+90532{n:07}");
         w.sim
-            .overwrite_record(
+            .overwrite_mesaj(
                 BRAND,
                 &r,
-                RecipientType::Bireysel,
-                ConsentType::Mesaj,
                 Status::Ret,
                 Source::HsMesaj,
                 now - Duration::hours(1),
@@ -345,9 +260,9 @@ async fn a_sweep_costs_one_request_per_thousand_per_group(store: Arc<dyn Store>)
             .all(|d| d.decision == Decision::Rereport && d.repaired),
         "{r:?}"
     );
-    assert_eq!(w.calls("/status/MESAJ"), 2, "ceil(1001 / 1000)");
-    assert_eq!(w.calls("/status/ARAMA"), 1);
-    assert_eq!(w.calls("/consents/status"), 2, "one per divergence");
+    assert_eq!(w.calls("POST", "/status/MESAJ"), 2, "ceil(1001 / 1000)");
+    assert_eq!(w.calls("POST", "/status/ARAMA"), 1);
+    assert_eq!(w.calls("POST", "/consents/status"), 2, "one per divergence");
     assert_eq!((r.multi_status_requests, r.status_queries), (3, 2));
 
     let progress = w.store.audit_progress().await.unwrap();
@@ -358,20 +273,18 @@ async fn a_sweep_costs_one_request_per_thousand_per_group(store: Arc<dyn Store>)
 /// A job that ends other than `done` has its address checked once the delay has passed, and
 /// only once.
 async fn ended_job_gets_a_targeted_check(store: Arc<dyn Store>) {
-    let w = World::start(store).await;
+    let w = start(store).await;
     // A first-ever RET: İYS has nothing to revoke.
     let ret = w
         .record("d-ret", PHONE, Status::Ret, Duration::seconds(30))
         .await;
-    w.reporter().run_once().await.unwrap();
+    w.report().await;
     assert_eq!(w.job_state(ret).await, JobState::NothingToRevoke);
     // İYS did hold an earlier ONAY after all (it had not shown it).
     w.sim
-        .overwrite_record(
+        .overwrite_mesaj(
             BRAND,
             PHONE,
-            RecipientType::Bireysel,
-            ConsentType::Mesaj,
             Status::Onay,
             Source::HsWeb,
             w.now() - Duration::hours(2),
@@ -387,9 +300,9 @@ async fn ended_job_gets_a_targeted_check(store: Arc<dyn Store>) {
     assert_eq!((r.checked, r.divergent), (1, 1), "{r:?}");
     assert_eq!(r.divergences[0].decision, Decision::Rereport);
     assert_eq!(w.job_state(ret).await, JobState::Pending);
-    w.reporter().run_once().await.unwrap();
+    w.report().await;
     assert_eq!(w.job_state(ret).await, JobState::Done);
-    assert_eq!(w.iys_status(PHONE), Some(Status::Ret));
+    assert_eq!(w.held(PHONE), Some(Status::Ret));
 
     w.clock.advance(Duration::seconds(61));
     let again = w.audit(AuditMode::Targeted).await;
@@ -399,12 +312,12 @@ async fn ended_job_gets_a_targeted_check(store: Arc<dyn Store>) {
 /// A job İYS refused permanently is not resent by the audit (it would be refused again): an
 /// operator is alerted.
 async fn failed_job_is_alerted_not_resent(store: Arc<dyn Store>) {
-    let w = World::start(store).await;
+    let w = start(store).await;
     let onay = w
         .record("f-onay", PHONE, Status::Onay, Duration::seconds(30))
         .await;
     w.sim.fail_next(1, 422, "H121");
-    w.reporter().run_once().await.unwrap();
+    w.report().await;
     assert_eq!(w.job_state(onay).await, JobState::Failed);
     w.clock.advance(Duration::seconds(61));
     let r = w.audit(AuditMode::Targeted).await;
@@ -413,14 +326,7 @@ async fn failed_job_is_alerted_not_resent(store: Arc<dyn Store>) {
     assert_eq!((d.iys_status, d.decision), (None, Decision::Alert), "{d:?}");
     assert_eq!(w.job_state(onay).await, JobState::Failed, "not resent");
     let job = w.store.job_for_event(onay).await.unwrap().unwrap();
-    let kinds: Vec<AlertKind> = w
-        .store
-        .alerts_for_job(job.id)
-        .await
-        .unwrap()
-        .iter()
-        .map(|a| a.kind)
-        .collect();
+    let kinds = alert_kinds(w.store.as_ref(), job.id).await;
     assert!(kinds.contains(&AlertKind::AuditDivergence), "{kinds:?}");
 }
 
@@ -449,16 +355,6 @@ async fn full_sweep_claims_are_shared(store: Arc<dyn Store>) {
     assert!(claim(t + Duration::hours(26) + Duration::minutes(1)).await);
     let p = store.audit_progress().await.unwrap();
     assert_eq!(p.sweep_finished_at, Some(t + Duration::minutes(1)));
-}
-
-fn run_bin(db: &str, args: &[&str]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_iys-relay"))
-        .args(["--log-format", "json"])
-        .args(args)
-        .env("IYS_RELAY__DATABASE__URL", db)
-        .env_remove("IYS_RELAY_CONFIG")
-        .output()
-        .expect("run iys-relay")
 }
 
 /// `iys-relay audit` previews (non-zero exit while divergent), `--repair` repairs. On
@@ -490,11 +386,9 @@ async fn binary_audit_previews_then_repairs_on_postgres() {
     app.reporter.as_deref().unwrap().run_once().await.unwrap();
     let job = ts.store.job_for_event(e).await.unwrap().unwrap();
     assert_eq!(job.state, JobState::Done);
-    sim.overwrite_record(
+    sim.overwrite_mesaj(
         BRAND,
         PHONE,
-        RecipientType::Bireysel,
-        ConsentType::Mesaj,
         Status::Ret,
         Source::HsMesaj,
         now - Duration::hours(1),
@@ -502,7 +396,7 @@ async fn binary_audit_previews_then_repairs_on_postgres() {
     .unwrap();
 
     let (url, b) = (ts.url.clone(), base.clone());
-    let out = tokio::task::spawn_blocking(move || run_bin(&url, &["audit", "--iys-url", &b]))
+    let out = tokio::task::spawn_blocking(move || run_cli(&url, &["audit", "--iys-url", &b]))
         .await
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -515,7 +409,7 @@ async fn binary_audit_previews_then_repairs_on_postgres() {
 
     let (url, b) = (ts.url.clone(), base.clone());
     let out =
-        tokio::task::spawn_blocking(move || run_bin(&url, &["audit", "--repair", "--iys-url", &b]))
+        tokio::task::spawn_blocking(move || run_cli(&url, &["audit", "--repair", "--iys-url", &b]))
             .await
             .unwrap();
     assert!(

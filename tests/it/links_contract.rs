@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use crate::common::at;
 use iys_relay::domain::{ConsentType, RecipientType};
-use iys_relay::store::{NewLink, Store};
+use iys_relay::store::{Link, NewLink, Store};
 
 const PHONE: &str = "+905321234567";
 
@@ -18,6 +18,12 @@ fn new_link(hash: &str, recipient: &str, campaign: Option<&str>, expires: &str) 
         campaign: campaign.map(str::to_string),
         expires_at: at(expires),
     }
+}
+
+/// Mints one campaign-less MESAJ link for PHONE at `now`; the link the store answers with.
+async fn mint_one(store: &Arc<dyn Store>, hash: &str, expires: &str, now: &str) -> Link {
+    let link = new_link(hash, PHONE, None, expires);
+    store.mint_links(&[link], at(now)).await.unwrap().remove(0)
 }
 
 async fn minted_links_are_found_by_code_hash(store: Arc<dyn Store>) {
@@ -51,33 +57,12 @@ async fn minted_links_are_found_by_code_hash(store: Arc<dyn Store>) {
 }
 
 async fn minting_again_returns_the_same_link_and_only_extends_expiry(store: Arc<dyn Store>) {
-    let first = store
-        .mint_links(
-            &[new_link("h1", PHONE, None, "2027-01-01T00:00:00Z")],
-            at("2026-01-01T00:00:00Z"),
-        )
-        .await
-        .unwrap()
-        .remove(0);
-    let later = store
-        .mint_links(
-            &[new_link("h1", PHONE, None, "2027-06-01T00:00:00Z")],
-            at("2026-06-01T00:00:00Z"),
-        )
-        .await
-        .unwrap()
-        .remove(0);
+    let first = mint_one(&store, "h1", "2027-01-01T00:00:00Z", "2026-01-01T00:00:00Z").await;
+    let later = mint_one(&store, "h1", "2027-06-01T00:00:00Z", "2026-06-01T00:00:00Z").await;
     assert_eq!(later.id, first.id);
     assert_eq!(later.created_at, first.created_at);
     assert_eq!(later.expires_at, at("2027-06-01T00:00:00Z"));
-    let shorter = store
-        .mint_links(
-            &[new_link("h1", PHONE, None, "2026-12-01T00:00:00Z")],
-            at("2026-06-02T00:00:00Z"),
-        )
-        .await
-        .unwrap()
-        .remove(0);
+    let shorter = mint_one(&store, "h1", "2026-12-01T00:00:00Z", "2026-06-02T00:00:00Z").await;
     assert_eq!(shorter.expires_at, at("2027-06-01T00:00:00Z"));
 }
 
@@ -113,22 +98,8 @@ async fn every_tuple_field_makes_its_own_link(store: Arc<dyn Store>) {
 async fn a_second_code_leads_to_the_same_link(store: Arc<dyn Store>) {
     // After a key rotation the same tuple arrives with a new code; the old one must keep working.
     let exp = "2027-01-01T00:00:00Z";
-    let a = store
-        .mint_links(
-            &[new_link("old", PHONE, None, exp)],
-            at("2026-01-01T00:00:00Z"),
-        )
-        .await
-        .unwrap()
-        .remove(0);
-    let b = store
-        .mint_links(
-            &[new_link("new", PHONE, None, exp)],
-            at("2026-01-02T00:00:00Z"),
-        )
-        .await
-        .unwrap()
-        .remove(0);
+    let a = mint_one(&store, "old", exp, "2026-01-01T00:00:00Z").await;
+    let b = mint_one(&store, "new", exp, "2026-01-02T00:00:00Z").await;
     assert_eq!(a.id, b.id);
     assert_eq!(
         store.link_by_code_hash("old").await.unwrap().unwrap().id,

@@ -40,15 +40,7 @@ async fn check(store: TestStore) {
         "second message from the sender is rate limited"
     );
 
-    let text = app
-        .http
-        .get(format!("{}/metrics", app.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.get("/metrics").await.text().await.unwrap();
     assert!(
         sample(
             &text,

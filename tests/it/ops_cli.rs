@@ -4,7 +4,9 @@
 
 use std::sync::Arc;
 
+use crate::common::procs::run_cli;
 use crate::common::sim_world::SimWorld;
+use crate::common::{BRAND, PHONE, alert_kinds};
 use crate::common::{TestStore, intent};
 use chrono::{Duration, Utc};
 use chrono_tz::Europe::Istanbul;
@@ -16,48 +18,20 @@ use iys_relay::ops::requeue::{RequeueRequest, RequeueResult};
 use iys_relay::store::queue::{AlertKind, Fence, JobOutcome};
 use iys_relay::store::{JobState, JobTimes, NewEvent, Store};
 
-const BRAND: i64 = 700000;
-const PHONE: &str = "+905321234567";
-
-struct World(SimWorld);
-
-impl std::ops::Deref for World {
-    type Target = SimWorld;
-    fn deref(&self) -> &SimWorld {
-        &self.0
+fn requeue_req(ids: Vec<i64>, force: bool) -> RequeueRequest {
+    RequeueRequest {
+        ids,
+        force,
+        note: Some("ticket 42".into()),
+        ..RequeueRequest::default()
     }
 }
 
-impl World {
-    async fn start(store: Arc<dyn Store>, local: &str) -> Self {
-        Self(SimWorld::start(store, local, "").await)
-    }
-    async fn report(&self) {
-        self.app
-            .reporter
-            .as_deref()
-            .unwrap()
-            .run_once()
-            .await
-            .unwrap();
-    }
-    fn requeue_req(ids: Vec<i64>, force: bool) -> RequeueRequest {
-        RequeueRequest {
-            ids,
-            force,
-            note: Some("ticket 42".into()),
-            ..RequeueRequest::default()
-        }
-    }
-    async fn requeue(&self, req: &RequeueRequest) -> Vec<RequeueResult> {
-        let cal = self.app.state.ledger.calendar();
-        ops::requeue::requeue(self.store.as_ref(), cal, self.now(), req)
-            .await
-            .unwrap()
-    }
-    fn today(&self) -> chrono::NaiveDate {
-        self.now().with_timezone(&Istanbul).date_naive()
-    }
+async fn requeue(w: &SimWorld, req: &RequeueRequest) -> Vec<RequeueResult> {
+    let cal = w.app.state.ledger.calendar();
+    ops::requeue::requeue(w.store.as_ref(), cal, w.now(), req)
+        .await
+        .unwrap()
 }
 
 // ---- OpsStore contract -------------------------------------------------------------------
@@ -146,13 +120,7 @@ async fn ops_store_contract(store: Arc<dyn Store>) {
             .await
             .unwrap()
     );
-    let kinds: Vec<_> = store
-        .alerts_for_job(j.id)
-        .await
-        .unwrap()
-        .iter()
-        .map(|a| a.kind)
-        .collect();
+    let kinds = alert_kinds(store.as_ref(), j.id).await;
     assert_eq!(kinds, vec![AlertKind::Requeued, AlertKind::Failed]);
     assert!(
         store
@@ -279,7 +247,7 @@ async fn ops_store_contract(store: Arc<dyn Store>) {
 // ---- requeue ---------------------------------------------------------------------------
 
 async fn requeue_failed_and_expired_jobs(s: TestStore) {
-    let w = World::start(s.store.clone(), "2026-03-04 10:00:00").await;
+    let w = SimWorld::start(s.store.clone(), "2026-03-04 10:00:00", "").await;
     // A permanent refusal: the job fails; after the "fix" a requeue gets it through.
     w.sim.fail_next(1, 422, "H121");
     let e = w
@@ -288,7 +256,7 @@ async fn requeue_failed_and_expired_jobs(s: TestStore) {
     w.report().await;
     let job = w.job(e).await;
     assert_eq!(job.state, JobState::Failed);
-    let r = w.requeue(&World::requeue_req(vec![job.id], false)).await;
+    let r = requeue(&w, &requeue_req(vec![job.id], false)).await;
     assert!(r[0].is_requeued(), "{r:?}");
     let again = w.job(e).await;
     assert_eq!(
@@ -299,9 +267,7 @@ async fn requeue_failed_and_expired_jobs(s: TestStore) {
     w.report().await;
     assert_eq!(w.job(e).await.state, JobState::Done);
     // Only failed or expired jobs: a done job and an unknown id are refused.
-    let r = w
-        .requeue(&World::requeue_req(vec![job.id, 987_654], false))
-        .await;
+    let r = requeue(&w, &requeue_req(vec![job.id, 987_654], false)).await;
     assert!(r.iter().all(|x| !x.is_requeued()), "{r:?}");
     let text = ops::requeue::render(&r);
     assert!(
@@ -320,13 +286,13 @@ async fn requeue_failed_and_expired_jobs(s: TestStore) {
         all_expired: true,
         ..RequeueRequest::default()
     };
-    let r = w.requeue(&all).await;
+    let r = requeue(&w, &all).await;
     match &r[..] {
         [RequeueResult::Refused { reason, .. }] => assert!(reason.contains("H467"), "{reason}"),
         other => panic!("{other:?}"),
     }
     assert_eq!(w.job(old).await.state, JobState::Expired);
-    let r = w.requeue(&World::requeue_req(vec![job.id], true)).await;
+    let r = requeue(&w, &requeue_req(vec![job.id], true)).await;
     match &r[..] {
         [
             RequeueResult::Requeued {
@@ -343,21 +309,14 @@ async fn requeue_failed_and_expired_jobs(s: TestStore) {
     // İYS refuses it (H467): expired again, and alerted again.
     w.report().await;
     assert_eq!(w.job(old).await.state, JobState::Expired);
-    let kinds: Vec<_> = w
-        .store
-        .alerts_for_job(job.id)
-        .await
-        .unwrap()
-        .iter()
-        .map(|a| a.kind)
-        .collect();
+    let kinds = alert_kinds(w.store.as_ref(), job.id).await;
     assert_eq!(kinds, vec![AlertKind::Requeued, AlertKind::Expired]);
 }
 
 // ---- export ----------------------------------------------------------------------------
 
 async fn export_shows_events_evidence_jobs_and_attempts(s: TestStore) {
-    let w = World::start(s.store.clone(), "2026-03-04 10:00:00").await;
+    let w = SimWorld::start(s.store.clone(), "2026-03-04 10:00:00", "").await;
     w.record("E1", PHONE, Status::Onay, Duration::seconds(5))
         .await;
     w.report().await;
@@ -400,7 +359,7 @@ async fn export_shows_events_evidence_jobs_and_attempts(s: TestStore) {
 // ---- reconcile -------------------------------------------------------------------------
 
 async fn reconcile_finds_and_applies_discrepancies(s: TestStore) {
-    let w = World::start(s.store.clone(), "2026-03-04 10:00:00").await;
+    let w = SimWorld::start(s.store.clone(), "2026-03-04 10:00:00", "").await;
     let config = w.app.state.config.clone();
     let client = ops::iys_client(&config, &w.sim_base, Arc::new(w.clock.clone())).unwrap();
     let ledger = &w.app.state.ledger;
@@ -420,15 +379,7 @@ async fn reconcile_finds_and_applies_discrepancies(s: TestStore) {
 
     // A citizen's RET not pulled yet, and an HS movement someone else sent for our brand.
     w.sim
-        .inject_citizen_action(
-            BRAND,
-            PHONE,
-            RecipientType::Bireysel,
-            ConsentType::Mesaj,
-            Status::Ret,
-            Source::IysMobil,
-            None,
-        )
+        .citizen_mesaj(BRAND, PHONE, Status::Ret, Source::IysMobil)
         .unwrap();
     let foreign = iys_relay::iys::wire::ConsentRequest::new(
         &Recipient::parse("+905329999999").unwrap(),
@@ -454,17 +405,7 @@ async fn reconcile_finds_and_applies_discrepancies(s: TestStore) {
         .await
         .unwrap();
     assert_eq!(r.applied(), 1, "{r:?}");
-    let state = w
-        .store
-        .consent_state(&iys_relay::store::AddressKey {
-            brand_code: BRAND,
-            recipient: PHONE.into(),
-            recipient_type: RecipientType::Bireysel,
-            consent_type: ConsentType::Mesaj,
-        })
-        .await
-        .unwrap()
-        .unwrap();
+    let state = w.current(PHONE).await;
     assert_eq!(
         (state.status, state.source),
         (Status::Ret, Source::IysMobil)
@@ -512,7 +453,7 @@ demo,+905321234505,MESAJ,ONAY,2020-01-01 00:00:00,,HS_2015,
 ";
 
 async fn import_validates_records_and_is_idempotent(s: TestStore) {
-    let w = World::start(s.store.clone(), "2026-03-04 10:00:00").await;
+    let w = SimWorld::start(s.store.clone(), "2026-03-04 10:00:00", "").await;
     let ledger = &w.app.state.ledger;
     let brands = w.app.state.config.brands.clone();
     let opts = ImportOptions {
@@ -620,21 +561,11 @@ mod e2e {
 
 // ---- the real binary -------------------------------------------------------------------
 
-fn run_bin(db: &str, args: &[&str]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_iys-relay"))
-        .args(["--log-format", "json"])
-        .args(args)
-        .env("IYS_RELAY__DATABASE__URL", db)
-        .env_remove("IYS_RELAY_CONFIG")
-        .output()
-        .expect("run iys-relay")
-}
-
 #[test]
 fn binary_import_export_requeue_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}/ops.db", dir.path().display());
-    assert!(run_bin(&db, &["migrate"]).status.success());
+    assert!(run_cli(&db, &["migrate"]).status.success());
     let now = Utc::now().with_timezone(&Istanbul);
     let recent = (now - Duration::minutes(10)).format("%Y-%m-%d %H:%M:%S");
     let csv = format!(
@@ -646,7 +577,7 @@ fn binary_import_export_requeue_on_sqlite() {
     let file = dir.path().join("in.csv");
     std::fs::write(&file, csv).unwrap();
     let errors = dir.path().join("errors.csv");
-    let out = run_bin(
+    let out = run_cli(
         &db,
         &[
             "import",
@@ -668,7 +599,7 @@ fn binary_import_export_requeue_on_sqlite() {
         "{report}"
     );
 
-    let out = run_bin(&db, &["export", "+905321234502", "--format", "csv"]);
+    let out = run_cli(&db, &["export", "+905321234502", "--format", "csv"]);
     assert!(
         out.status.success(),
         "{}",
@@ -685,14 +616,14 @@ fn binary_import_export_requeue_on_sqlite() {
         .nth(12)
         .unwrap()
         .to_string();
-    let out = run_bin(&db, &["export", "+905321234502"]);
+    let out = run_cli(&db, &["export", "+905321234502"]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["events"][0]["event"]["channel"], "import");
 
-    let out = run_bin(&db, &["requeue", &job_id]);
+    let out = run_cli(&db, &["requeue", &job_id]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(!out.status.success() && stdout.contains("H467"), "{stdout}");
-    let out = run_bin(
+    let out = run_cli(
         &db,
         &["requeue", &job_id, "--force", "--note", "auditor asked"],
     );
@@ -701,9 +632,9 @@ fn binary_import_export_requeue_on_sqlite() {
         out.status.success() && stdout.contains("1 of 1 job(s) requeued"),
         "{stdout}"
     );
-    let out = run_bin(&db, &["status"]);
+    let out = run_cli(&db, &["status"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("requeued"));
-    let out = run_bin(&db, &["reconcile", "2026-13-01"]);
+    let out = run_cli(&db, &["reconcile", "2026-13-01"]);
     assert!(!out.status.success());
 }
 
@@ -714,24 +645,24 @@ fn binary_import_export_requeue_on_sqlite() {
 async fn read_only_commands_work_while_serve_holds_sqlite() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}/ro.db", dir.path().display());
-    assert!(run_bin(&db, &["migrate"]).status.success());
+    assert!(run_cli(&db, &["migrate"]).status.success());
     let held = iys_relay::store::connect(&db, 2).await.unwrap();
 
-    let out = run_bin(&db, &["status"]);
+    let out = run_cli(&db, &["status"]);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("report jobs by state"));
-    let out = run_bin(&db, &["export", "+905321234502"]);
+    let out = run_cli(&db, &["export", "+905321234502"]);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
 
-    let out = run_bin(&db, &["requeue", "--all-failed"]);
+    let out = run_cli(&db, &["requeue", "--all-failed"]);
     assert!(!out.status.success());
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("holds the SQLite database lock"),

@@ -2,13 +2,11 @@
 
 use std::sync::Arc;
 
-use crate::common::{at, intent};
+use crate::common::{PHONE, at, intent, mesaj_key};
 use chrono::{DateTime, Duration, Utc};
-use iys_relay::domain::{ConsentType, RecipientType, Source, Status};
+use iys_relay::domain::{Source, Status};
 use iys_relay::store::queue::{AlertKind, Attempt, BatchState, Fence, JobOutcome, NewBatch};
-use iys_relay::store::{AddressKey, JobState, JobTimes, NewEvent, ReportJob, Store};
-
-const PHONE: &str = "+905321234567";
+use iys_relay::store::{JobState, JobTimes, NewEvent, ReportJob, Store};
 
 fn t0() -> DateTime<Utc> {
     at("2026-11-23T10:00:00Z")
@@ -19,15 +17,6 @@ fn times(received: DateTime<Utc>) -> JobTimes {
         due_at: received,
         target_at: at("2026-11-24T20:59:59Z"),
         deadline_at: at("2026-11-26T20:59:59Z"),
-    }
-}
-
-fn key(recipient: &str) -> AddressKey {
-    AddressKey {
-        brand_code: 700000,
-        recipient: recipient.into(),
-        recipient_type: RecipientType::Bireysel,
-        consent_type: ConsentType::Mesaj,
     }
 }
 
@@ -46,6 +35,18 @@ async fn record(
     };
     let o = store.record_batch(&[ev], consent_at).await.unwrap();
     (o[0].event_id, o[0].job_id.expect("job"))
+}
+
+/// The subscriber's ONAY 30 s after `t0`, newer than a movement recorded at `t0`.
+async fn newer_onay(store: &Arc<dyn Store>) -> (i64, i64) {
+    let at = t0() + Duration::seconds(30);
+    record(store, "b", PHONE, Status::Onay, at).await
+}
+
+/// Claims up to ten due jobs for `owner`, leased for five minutes from `now`.
+async fn claim(store: &Arc<dyn Store>, owner: &str, now: DateTime<Utc>) -> Vec<ReportJob> {
+    let until = now + Duration::minutes(5);
+    store.claim_jobs(owner, now, until, 10).await.unwrap()
 }
 
 fn lease(job: &ReportJob, owner: &str) -> Fence {
@@ -86,10 +87,7 @@ async fn claim_leases_due_jobs_once(store: Arc<dyn Store>) {
     );
     // A lapsed lease is claimable again, with a new attempt number.
     let later = t0() + Duration::hours(3);
-    let again = store
-        .claim_jobs("w2", later, later + Duration::minutes(5), 10)
-        .await
-        .unwrap();
+    let again = claim(&store, "w2", later).await;
     let ids: Vec<i64> = again.iter().map(|j| j.id).collect();
     assert!(ids.contains(&j1) && ids.contains(&j2), "{ids:?}");
     let j = again.iter().find(|j| j.id == j1).unwrap();
@@ -100,20 +98,10 @@ async fn claim_leases_due_jobs_once(store: Arc<dyn Store>) {
 async fn finish_is_fenced_and_done_confirms_state(store: Arc<dyn Store>) {
     let (_, old) = record(&store, "a", PHONE, Status::Ret, t0()).await;
     let now = t0() + Duration::minutes(1);
-    let jobs = store
-        .claim_jobs("w1", now, now + Duration::minutes(5), 10)
-        .await
-        .unwrap();
+    let jobs = claim(&store, "w1", now).await;
     let claimed = jobs[0].clone();
     // A newer movement arrives while the older one is leased, then the older is released.
-    let (ev_new, new) = record(
-        &store,
-        "b",
-        PHONE,
-        Status::Onay,
-        t0() + Duration::seconds(30),
-    )
-    .await;
+    let (ev_new, new) = newer_onay(&store).await;
     let stale = Fence::Lease {
         owner: "w1".into(),
         attempts: claimed.attempts + 1,
@@ -153,10 +141,7 @@ async fn finish_is_fenced_and_done_confirms_state(store: Arc<dyn Store>) {
     );
 
     // The newer one is accepted: state confirmed, the older pending one superseded.
-    let jobs = store
-        .claim_jobs("w1", now, now + Duration::minutes(5), 10)
-        .await
-        .unwrap();
+    let jobs = claim(&store, "w1", now).await;
     let newer = jobs.iter().find(|j| j.id == new).unwrap().clone();
     assert!(
         store
@@ -164,7 +149,11 @@ async fn finish_is_fenced_and_done_confirms_state(store: Arc<dyn Store>) {
             .await
             .unwrap()
     );
-    let st = store.consent_state(&key(PHONE)).await.unwrap().unwrap();
+    let st = store
+        .consent_state(&mesaj_key(PHONE))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(st.event_id, ev_new);
     assert!(st.iys_confirmed);
     let j = store.job_for_event(ev_new).await.unwrap().unwrap();
@@ -186,20 +175,10 @@ async fn finish_is_fenced_and_done_confirms_state(store: Arc<dyn Store>) {
 
 async fn done_supersedes_older_pending_jobs(store: Arc<dyn Store>) {
     let (ev_old, _) = record(&store, "a", PHONE, Status::Ret, t0()).await;
-    let (_, new) = record(
-        &store,
-        "b",
-        PHONE,
-        Status::Onay,
-        t0() + Duration::seconds(30),
-    )
-    .await;
+    let (_, new) = newer_onay(&store).await;
     let now = t0() + Duration::minutes(1);
     // Only the newer one is claimed (the older is pushed into the future first).
-    let all = store
-        .claim_jobs("w", now, now + Duration::minutes(5), 10)
-        .await
-        .unwrap();
+    let all = claim(&store, "w", now).await;
     let old_job = all.iter().find(|j| j.event_id == ev_old).unwrap().clone();
     let later = JobOutcome::Retry {
         due_at: now + Duration::hours(1),
@@ -237,10 +216,7 @@ async fn terminal_outcomes_and_alerts(store: Arc<dyn Store>) {
     let (e3, _) = record(&store, "c", "+905321234569", Status::Ret, t0()).await;
     let (e4, _) = record(&store, "d", "+905321234560", Status::Ret, t0()).await;
     let now = t0() + Duration::minutes(1);
-    let jobs = store
-        .claim_jobs("w", now, now + Duration::minutes(5), 10)
-        .await
-        .unwrap();
+    let jobs = claim(&store, "w", now).await;
     let by_event = |e: i64| jobs.iter().find(|j| j.event_id == e).unwrap().clone();
     let cases = [
         (
@@ -306,16 +282,13 @@ async fn known_status_prefers_newest_accepted_or_citizen(store: Arc<dyn Store>) 
     let now = t0() + Duration::minutes(1);
     assert!(
         store
-            .iys_known_status(&[key(PHONE)])
+            .iys_known_status(&[mesaj_key(PHONE)])
             .await
             .unwrap()
             .is_empty(),
         "nothing accepted yet"
     );
-    let jobs = store
-        .claim_jobs("w", now, now + Duration::minutes(5), 10)
-        .await
-        .unwrap();
+    let jobs = claim(&store, "w", now).await;
     let j = jobs.iter().find(|j| j.event_id == e1).unwrap();
     let done = JobOutcome::Done {
         transaction_id: None,
@@ -335,20 +308,17 @@ async fn known_status_prefers_newest_accepted_or_citizen(store: Arc<dyn Store>) 
     };
     store.record_batch(&[ev], now).await.unwrap();
     let got = store
-        .iys_known_status(&[key(PHONE), key(other)])
+        .iys_known_status(&[mesaj_key(PHONE), mesaj_key(other)])
         .await
         .unwrap();
-    assert_eq!(got, vec![(key(PHONE), Status::Ret)]);
+    assert_eq!(got, vec![(mesaj_key(PHONE), Status::Ret)]);
 }
 
 async fn batches_submit_claim_and_finish(store: Arc<dyn Store>) {
     let (e1, _) = record(&store, "a", PHONE, Status::Onay, t0()).await;
     let (e2, _) = record(&store, "b", "+905321234568", Status::Onay, t0()).await;
     let now = t0() + Duration::minutes(1);
-    let jobs = store
-        .claim_jobs("w", now, now + Duration::minutes(5), 10)
-        .await
-        .unwrap();
+    let jobs = claim(&store, "w", now).await;
     let fences: Vec<(i64, Fence)> = jobs.iter().map(|j| (j.id, lease(j, "w"))).collect();
     let batch = NewBatch {
         request_id: "5a2edd8e-dd6e-4293-b09b-6180b2c5d021".into(),

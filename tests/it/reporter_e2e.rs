@@ -5,8 +5,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::common::intent;
 use crate::common::sim_world::SimWorld;
+use crate::common::{BRAND, PHONE, intent};
 use base64::Engine;
 use chrono::Duration;
 use iys_relay::domain::{ConsentType, RecipientType, Source, Status};
@@ -14,9 +14,6 @@ use iys_relay::sim::Simulator;
 use iys_relay::store::queue::{AlertKind, BatchState};
 use iys_relay::store::{JobState, Store};
 use serde_json::{Value, json};
-
-const BRAND: i64 = 700000;
-const PHONE: &str = "+905321234567";
 
 struct World {
     base: SimWorld,
@@ -42,14 +39,6 @@ impl World {
         Self { base, api }
     }
 
-    fn calls(&self, method: &str, suffix: &str) -> usize {
-        self.sim
-            .request_log()
-            .iter()
-            .filter(|r| r.method == method && r.path.ends_with(suffix))
-            .count()
-    }
-
     async fn suppression(&self, recipient: &str) -> Value {
         let enc = recipient.replace('+', "%2B");
         reqwest::Client::new()
@@ -73,7 +62,7 @@ impl World {
                 Duration::minutes(5),
             )
             .await;
-        self.reporter().run_once().await.unwrap();
+        self.report().await;
         assert_eq!(self.job_state(e).await, JobState::Done);
         self.clock.advance(Duration::minutes(1));
         e
@@ -94,7 +83,7 @@ async fn sms_ret_is_reported_and_accepted(store: Arc<dyn Store>) {
     let ret = w
         .record("SM-RET", PHONE, Status::Ret, Duration::seconds(2))
         .await;
-    let r = w.reporter().run_once().await.unwrap();
+    let r = w.report().await;
     assert_eq!((r.claimed, r.singles_sent, r.done), (1, 1, 1), "{r:?}");
     assert_eq!(
         r.status_checks, 0,
@@ -131,7 +120,7 @@ async fn ret_prechecks_avoid_doomed_requests(store: Arc<dyn Store>) {
     let first = w
         .record("R1", "+905321234500", Status::Ret, Duration::seconds(1))
         .await;
-    let r = w.reporter().run_once().await.unwrap();
+    let r = w.report().await;
     assert_eq!(
         (r.status_checks, r.nothing_to_revoke, r.singles_sent),
         (1, 1, 0),
@@ -144,14 +133,14 @@ async fn ret_prechecks_avoid_doomed_requests(store: Arc<dyn Store>) {
     let ret1 = w
         .record("R2", PHONE, Status::Ret, Duration::seconds(1))
         .await;
-    w.reporter().run_once().await.unwrap();
+    w.report().await;
     assert_eq!(w.job_state(ret1).await, JobState::Done);
     w.clock.advance(Duration::minutes(1));
     let sent_before = w.calls("POST", "/consents");
     let ret2 = w
         .record("R3", PHONE, Status::Ret, Duration::seconds(1))
         .await;
-    let r = w.reporter().run_once().await.unwrap();
+    let r = w.report().await;
     assert_eq!(
         (r.status_checks, r.done, r.singles_sent),
         (1, 1, 0),
@@ -177,7 +166,7 @@ async fn ret_then_onay_within_a_minute_sends_only_the_newest(store: Arc<dyn Stor
         .await;
     // Pacing moved the clock into a second: the date (rounded up) is due at the next one.
     w.clock.advance(Duration::seconds(1));
-    let r = w.reporter().run_once().await.unwrap();
+    let r = w.report().await;
     assert_eq!(
         (r.claimed, r.superseded, r.singles_sent),
         (2, 1, 1),
@@ -219,7 +208,7 @@ async fn long_queue_goes_out_in_three_batches(store: Arc<dyn Store>) {
     while let Some(r) = tasks.join_next().await {
         r.unwrap();
     }
-    let r = w.reporter().run_once().await.unwrap();
+    let r = w.report().await;
     assert_eq!(
         (r.claimed, r.batches_submitted, r.singles_sent),
         (2500, 3, 0),
@@ -229,7 +218,7 @@ async fn long_queue_goes_out_in_three_batches(store: Arc<dyn Store>) {
     let submitted = w.now();
     // Not one poll before İYS's 300 s.
     w.clock.set(submitted + Duration::seconds(298));
-    let r = w.reporter().run_once().await.unwrap();
+    let r = w.report().await;
     assert_eq!(r.batches_polled, 0);
     assert_eq!(
         w.sim
@@ -240,7 +229,7 @@ async fn long_queue_goes_out_in_three_batches(store: Arc<dyn Store>) {
         0
     );
     w.clock.set(submitted + Duration::seconds(301));
-    let r = w.reporter().run_once().await.unwrap();
+    let r = w.report().await;
     assert_eq!((r.batches_polled, r.done), (3, 2500), "{r:?}");
     let summary = w.store.queue_summary(5).await.unwrap();
     assert_eq!(summary.by_state, vec![("done".to_string(), 2500)]);
@@ -286,12 +275,12 @@ async fn two_day_outage_recovers_before_the_deadline(store: Arc<dyn Store>) {
         if step == 24 * 6 {
             w.sim.set_outage(Some((429, "H124".into())));
         }
-        w.reporter().run_once().await.unwrap();
+        w.report().await;
         w.clock.advance(Duration::minutes(10));
     }
     w.sim.set_outage(None);
     for _ in 0..30 {
-        w.reporter().run_once().await.unwrap();
+        w.report().await;
         w.clock.advance(Duration::minutes(5));
     }
     assert!(w.now() < deadline);
@@ -340,7 +329,7 @@ async fn unreachable_deadline_expires_with_an_alert(store: Arc<dyn Store>) {
     );
     w.sim.set_outage(Some((503, "H192".into())));
     while w.now() < job.deadline_at + Duration::hours(2) {
-        w.reporter().run_once().await.unwrap();
+        w.report().await;
         w.clock.advance(Duration::hours(1));
     }
     assert_eq!(w.job_state(e).await, JobState::Expired);
@@ -364,15 +353,7 @@ async fn citizen_ret_in_iys_reaches_suppression_after_one_pull(store: Arc<dyn St
     w.confirmed_onay(PHONE).await;
     assert_eq!(w.suppression(PHONE).await["may_send"], json!(true));
     w.sim
-        .inject_citizen_action(
-            BRAND,
-            PHONE,
-            RecipientType::Bireysel,
-            ConsentType::Mesaj,
-            Status::Ret,
-            Source::IysKisamesaj,
-            None,
-        )
+        .citizen_mesaj(BRAND, PHONE, Status::Ret, Source::IysKisamesaj)
         .unwrap();
     // İYS's pull lags one hour.
     w.clock.advance(Duration::minutes(61));
@@ -386,7 +367,7 @@ async fn citizen_ret_in_iys_reaches_suppression_after_one_pull(store: Arc<dyn St
     );
     assert_eq!(s["iys_confirmed"], json!(true));
     // Never reported back to İYS, and a second pull changes nothing.
-    assert_eq!(w.reporter().run_once().await.unwrap().claimed, 0);
+    assert_eq!(w.report().await.claimed, 0);
     assert_eq!(sync.run_once().await.unwrap().recorded, 0);
     assert!(w.store.sync_cursor(BRAND, "IYS").await.unwrap().is_some());
 }
@@ -443,11 +424,7 @@ async fn push_receiver_authenticates_dedupes_and_ignores_the_test_record(store: 
             .unwrap()
             .is_empty()
     );
-    assert_eq!(
-        w.reporter().run_once().await.unwrap().claimed,
-        0,
-        "never reported back"
-    );
+    assert_eq!(w.report().await.claimed, 0, "never reported back");
 }
 
 async fn singles_are_paced_under_the_rate_limit(store: Arc<dyn Store>) {
@@ -462,7 +439,7 @@ async fn singles_are_paced_under_the_rate_limit(store: Arc<dyn Store>) {
         )
         .await;
     }
-    let r = w.reporter().run_once().await.unwrap();
+    let r = w.report().await;
     assert_eq!((r.singles_sent, r.done), (45, 45), "{r:?}");
     assert!(
         w.sim.request_log().iter().all(|l| l.status == 200),
@@ -477,22 +454,10 @@ async fn singles_are_paced_under_the_rate_limit(store: Arc<dyn Store>) {
 }
 
 impl World {
-    /// What the simulator holds for a MESAJ address: its status, `None` without a record.
-    fn held(&self, recipient: &str) -> Option<Status> {
-        self.sim
-            .record(
-                BRAND,
-                recipient,
-                RecipientType::Bireysel,
-                ConsentType::Mesaj,
-            )
-            .map(|r| r.status)
-    }
-
     /// Reporter rounds with the clock moved on `step` between them, until nothing is open.
     async fn quiesce(&self, step: Duration) {
         for _ in 0..20 {
-            let r = self.reporter().run_once().await.unwrap();
+            let r = self.report().await;
             let open = self.store.queue_summary(0).await.unwrap().by_state;
             let open: i64 = open
                 .iter()
@@ -517,14 +482,14 @@ async fn ret_behind_a_batched_onay_is_not_lost(store: Arc<dyn Store>) {
         w.record(&format!("E{n}"), p, Status::Onay, Duration::seconds(2))
             .await;
     }
-    let r = w.reporter().run_once().await.unwrap();
+    let r = w.report().await;
     assert_eq!(r.batches_submitted, 1, "{r:?}");
     for (n, p) in people.iter().enumerate() {
         w.record(&format!("R{n}"), p, Status::Ret, Duration::zero())
             .await;
     }
     w.clock.advance(Duration::seconds(2));
-    let r = w.reporter().run_once().await.unwrap();
+    let r = w.report().await;
     assert_eq!(
         r.claimed, 0,
         "the RETs wait behind their batched ONAYs: {r:?}"
@@ -546,7 +511,7 @@ async fn ret_waits_for_an_onay_that_may_still_land(store: Arc<dyn Store>) {
         w.record(&format!("E{n}"), p, Status::Onay, Duration::seconds(2))
             .await;
     }
-    w.reporter().run_once().await.unwrap();
+    w.report().await;
     let batch = w
         .store
         .job_for_event(1)
@@ -561,7 +526,7 @@ async fn ret_waits_for_an_onay_that_may_still_land(store: Arc<dyn Store>) {
     w.record("R0", &people[0], Status::Ret, Duration::zero())
         .await;
     w.clock.advance(Duration::seconds(1));
-    let r = w.reporter().run_once().await.unwrap();
+    let r = w.report().await;
     assert_eq!(r.nothing_to_revoke, 0, "{r:?}");
     w.quiesce(Duration::seconds(301)).await;
     assert_eq!(w.held(&people[0]), Some(Status::Ret));
@@ -576,7 +541,7 @@ async fn same_second_movements_end_with_the_last_word(store: Arc<dyn Store>) {
     w.record_at("S1", PHONE, Status::Onay, t).await;
     let other = "+905329876543";
     w.record_at("M1", other, Status::Onay, t).await;
-    w.reporter().run_once().await.unwrap();
+    w.report().await;
     w.record_at("S2", PHONE, Status::Ret, t + Duration::milliseconds(140))
         .await;
     w.record_at("M2", other, Status::Ret, t).await;
@@ -620,15 +585,7 @@ async fn late_older_onay_is_not_sent(store: Arc<dyn Store>) {
 async fn out_of_order_refusals_are_resolved_against_iys_record(store: Arc<dyn Store>) {
     let w = World::start(store, "2026-03-04 10:00:00").await;
     w.sim
-        .inject_citizen_action(
-            BRAND,
-            PHONE,
-            RecipientType::Bireysel,
-            ConsentType::Mesaj,
-            Status::Onay,
-            Source::IysWeb,
-            None,
-        )
+        .citizen_mesaj(BRAND, PHONE, Status::Onay, Source::IysWeb)
         .unwrap();
     let ours = w
         .record("O-same", PHONE, Status::Onay, Duration::minutes(1))
@@ -645,15 +602,7 @@ async fn out_of_order_refusals_are_resolved_against_iys_record(store: Arc<dyn St
     // A second person: our ONAY from a minute ago, the citizen's RET in İYS now (not pulled).
     let other = "+905329876543";
     w.sim
-        .inject_citizen_action(
-            BRAND,
-            other,
-            RecipientType::Bireysel,
-            ConsentType::Mesaj,
-            Status::Ret,
-            Source::IysMobil,
-            None,
-        )
+        .citizen_mesaj(BRAND, other, Status::Ret, Source::IysMobil)
         .ok();
     let onay = w
         .record("O-old", other, Status::Onay, Duration::minutes(1))

@@ -23,23 +23,21 @@ async fn start() -> (Simulator, ManualClock, String) {
     (sim, clock, base)
 }
 
+async fn send_json(request: reqwest::RequestBuilder) -> Value {
+    let response = request.send().await.expect("request");
+    response.json().await.expect("json body")
+}
+
 #[tokio::test]
 async fn end_to_end_over_http() {
     let (sim, clock, base) = start().await;
     let http = reqwest::Client::new();
-    let tok: Value = http
-        .post(format!("{base}/oauth2/token"))
-        .form(&[
-            ("grant_type", "password"),
-            ("username", "sim"),
-            ("password", "sim"),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let form = [
+        ("grant_type", "password"),
+        ("username", "sim"),
+        ("password", "sim"),
+    ];
+    let tok = send_json(http.post(format!("{base}/oauth2/token")).form(&form)).await;
     let token = tok["access_token"].as_str().unwrap().to_string();
 
     let consent = json!({"recipient":"+905321234567","type":"MESAJ","source":"HS_CAGRI_MERKEZI",
@@ -71,15 +69,10 @@ async fn end_to_end_over_http() {
         .unwrap()
         .to_string();
     clock.advance(Duration::seconds(300));
-    let poll: Value = http
+    let poll = http
         .get(format!("{base}{B}/consents/request/{rid}"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .bearer_auth(&token);
+    let poll = send_json(poll).await;
     assert_eq!(poll[0]["status"], "success");
 
     let r = http

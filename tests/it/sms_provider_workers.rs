@@ -25,7 +25,7 @@ async fn pushed_ret(x: &World) -> (i64, String) {
     assert_eq!(x.fake.deliver_pushes(&x.push_url, now).await, 1);
     let rets = x.rets(SENDERS[0]).await;
     assert_eq!(rets.len(), 1);
-    x.w.reporter().run_once().await.unwrap();
+    x.w.report().await;
     assert_eq!(x.w.job_state(rets[0].id).await, JobState::Done);
     (rets[0].id, id.to_string())
 }
@@ -360,7 +360,7 @@ async fn a_message_pulled_after_its_deadline_is_kept_and_alerted(store: Arc<dyn 
     let job = x.w.job(late[0].id).await;
     assert!(job.deadline_at < x.w.now());
     // The reporter does not send it past its deadline; it expires the job with an alert.
-    x.w.reporter().run_once().await.unwrap();
+    x.w.report().await;
     assert_eq!(x.w.job_state(late[0].id).await, JobState::Expired);
     let alerts = x.w.store.alerts_for_job(job.id).await.unwrap();
     assert!(
@@ -370,7 +370,7 @@ async fn a_message_pulled_after_its_deadline_is_kept_and_alerted(store: Arc<dyn 
     // The fresh one is reported as usual; a second poll counts nothing again.
     let fresh = x.rets(SENDERS[1]).await;
     for _ in 0..5 {
-        x.w.reporter().run_once().await.unwrap();
+        x.w.report().await;
         x.w.clock.advance(Duration::minutes(1));
     }
     assert_eq!(x.w.job_state(fresh[0].id).await, JobState::Done);

@@ -42,7 +42,7 @@ impl World {
             ));
         }
         for _ in 0..10 {
-            self.w.reporter().run_once().await.unwrap();
+            self.w.report().await;
             self.w.clock.advance(Duration::minutes(1));
         }
         for (event, deadline) in deadlines {

@@ -3,11 +3,14 @@
 use std::sync::Arc;
 
 use crate::common::{at, intent};
+use chrono::{DateTime, Utc};
 use iys_relay::domain::calendar::BusinessCalendar;
 use iys_relay::domain::time::ManualClock;
 use iys_relay::domain::{ConsentType, RecipientType, Source, Status};
 use iys_relay::ledger::{Ledger, SuppressionPolicy};
-use iys_relay::store::{AddressKey, JobState, JobTimes, NewEvent, QuarantineItem, Store};
+use iys_relay::store::{
+    AddressKey, JobState, JobTimes, NewEvent, QuarantineItem, RecordOutcome, Store,
+};
 
 const PHONE: &str = "+905321234567";
 
@@ -17,6 +20,18 @@ fn times() -> JobTimes {
         target_at: at("2026-11-24T20:59:59Z"),
         deadline_at: at("2026-11-26T20:59:59Z"),
     }
+}
+
+/// Records one SMS movement of PHONE at `now`.
+async fn record_one(
+    store: &Arc<dyn Store>,
+    msg: &str,
+    status: Status,
+    consent_at: &str,
+    now: DateTime<Utc>,
+) -> Vec<RecordOutcome> {
+    let event = new_event(msg, status, consent_at);
+    store.record_batch(&[event], now).await.unwrap()
 }
 
 fn new_event(msg: &str, status: Status, consent_at: &str) -> NewEvent {
@@ -46,13 +61,7 @@ async fn readiness_reports_applied_migrations(store: Arc<dyn Store>) {
 
 async fn record_writes_event_state_and_job(store: Arc<dyn Store>) {
     let now = at("2026-11-23T10:00:01Z");
-    let out = store
-        .record_batch(
-            &[new_event("SM1", Status::Ret, "2026-11-23T10:00:00Z")],
-            now,
-        )
-        .await
-        .unwrap();
+    let out = record_one(&store, "SM1", Status::Ret, "2026-11-23T10:00:00Z", now).await;
     assert_eq!(out.len(), 1);
     let o = &out[0];
     assert!(!o.duplicate);
@@ -85,21 +94,9 @@ async fn record_writes_event_state_and_job(store: Arc<dyn Store>) {
 
 async fn duplicate_returns_original_and_changes_nothing(store: Arc<dyn Store>) {
     let now = at("2026-11-23T10:00:01Z");
-    let first = store
-        .record_batch(
-            &[new_event("SM2", Status::Ret, "2026-11-23T10:00:00Z")],
-            now,
-        )
-        .await
-        .unwrap();
+    let first = record_one(&store, "SM2", Status::Ret, "2026-11-23T10:00:00Z", now).await;
     // Same provider message id, different content: still the original.
-    let again = store
-        .record_batch(
-            &[new_event("SM2", Status::Onay, "2026-11-23T11:00:00Z")],
-            now,
-        )
-        .await
-        .unwrap();
+    let again = record_one(&store, "SM2", Status::Onay, "2026-11-23T11:00:00Z", now).await;
     assert!(again[0].duplicate);
     assert_eq!(again[0].event_id, first[0].event_id);
     assert_eq!(again[0].job_id, first[0].job_id);
@@ -125,23 +122,14 @@ async fn duplicate_returns_original_and_changes_nothing(store: Arc<dyn Store>) {
 
 async fn newest_consent_date_wins(store: Arc<dyn Store>) {
     let now = at("2026-11-23T12:00:00Z");
-    store
-        .record_batch(&[new_event("A", Status::Onay, "2026-11-23T11:00:00Z")], now)
-        .await
-        .unwrap();
+    record_one(&store, "A", Status::Onay, "2026-11-23T11:00:00Z", now).await;
     // An older movement arriving late is kept as evidence but does not change the state.
-    store
-        .record_batch(&[new_event("B", Status::Ret, "2026-11-23T10:00:00Z")], now)
-        .await
-        .unwrap();
+    record_one(&store, "B", Status::Ret, "2026-11-23T10:00:00Z", now).await;
     assert_eq!(
         store.consent_state(&key()).await.unwrap().unwrap().status,
         Status::Onay
     );
-    store
-        .record_batch(&[new_event("C", Status::Ret, "2026-11-23T11:30:00Z")], now)
-        .await
-        .unwrap();
+    record_one(&store, "C", Status::Ret, "2026-11-23T11:30:00Z", now).await;
     assert_eq!(
         store.consent_state(&key()).await.unwrap().unwrap().status,
         Status::Ret

@@ -440,12 +440,7 @@ async fn prompts_are_served_with_caching(store: TestStore) {
         "tr/nope.wav",
         "tr/..%2Fprompts.toml",
     ] {
-        let r = app
-            .http
-            .get(format!("{}/voice-prompts/{bad}", app.base))
-            .send()
-            .await
-            .unwrap();
+        let r = app.get(&format!("/voice-prompts/{bad}")).await;
         assert_eq!(r.status(), 404, "{bad}");
     }
 }

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use crate::common::sim_world::SimWorld;
 use crate::common::voice::{Call, Host, ids, signed_post};
-use crate::common::{API_TOKEN, TestStore, intent};
+use crate::common::{API_TOKEN, TestStore, intent, status_and_json};
 use chrono::Duration;
 use iys_relay::channels::voice::{Lang, PromptId, prompt};
 use iys_relay::domain::{ConsentType, RecipientType, Source, Status};
@@ -88,7 +88,7 @@ impl World {
             i.brand_code = brand_code;
             i.consent_type = t;
             let e = self.sim.app.state.ledger.record(i).await.unwrap().event_id;
-            self.sim.reporter().run_once().await.unwrap();
+            self.sim.report().await;
             assert_eq!(self.sim.job_state(e).await, JobState::Done);
         }
         self.sim.clock.advance(Duration::minutes(1));
@@ -123,7 +123,7 @@ impl World {
     async fn reported(&self, brand_code: i64, recipient: &str, t: ConsentType) -> (Status, Source) {
         // Dates sent to İYS are whole seconds never ahead of the clock: let one pass.
         self.sim.clock.advance(Duration::seconds(2));
-        self.sim.reporter().run_once().await.unwrap();
+        self.sim.report().await;
         let rec = self
             .sim
             .sim
@@ -536,9 +536,7 @@ async fn send(w: &World, c: &DialplanCurl) -> (u16, Value) {
     let body = form_urlencoded::Serializer::new(String::new())
         .extend_pairs(&c.form)
         .finish();
-    let r = r.body(body).send().await.unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
+    status_and_json(r.body(body)).await
 }
 
 async fn pbx_endpoint_as_the_readme_dialplan_calls_it(store: TestStore) {

@@ -47,6 +47,11 @@ fn assert_gathers(s: &Step, digits: u32) {
     assert!(!s.hangup && s.outcome.is_none(), "{s:?}");
 }
 
+/// The caller is asked to confirm `choice`.
+fn assert_confirms(s: &Step, choice: Choice) {
+    assert_eq!(s.next.stage, Stage::Confirm { choice });
+}
+
 fn assert_ended_without_record(s: &Step) {
     assert!(
         s.hangup && s.gather.is_none() && s.outcome.is_none(),
@@ -70,12 +75,7 @@ fn opt_out_confirmed() {
     assert_gathers(&s, 1);
 
     let s = press(&s, "1");
-    assert_eq!(
-        s.next.stage,
-        Stage::Confirm {
-            choice: Choice::OptOut
-        }
-    );
+    assert_confirms(&s, Choice::OptOut);
     assert_eq!(heard(&s), ["tr:confirm_optout_calls_msgs"]);
     assert_gathers(&s, 1);
 
@@ -126,12 +126,7 @@ fn back_out_at_confirm_then_hang_up_records_nothing() {
     assert_eq!(s.next.stage, Stage::MainMenu);
     assert_gathers(&s, 1);
     let s = press(&s, "2");
-    assert_eq!(
-        s.next.stage,
-        Stage::Confirm {
-            choice: Choice::OptIn
-        }
-    );
+    assert_confirms(&s, Choice::OptIn);
     let s = step(&s.next, Input::Hangup, &FlowConfig::default());
     assert!(s.prompts.is_empty());
     assert_ended_without_record(&s);
@@ -176,12 +171,7 @@ fn invalid_keys_reprompt_and_valid_keys_reset_the_count() {
     // Confirm accepts only 1, 2, 9.
     let c = press(&press(&start(Some(CALLER)), "1"), "5");
     assert_eq!(heard(&c)[0], "tr:invalid_choice");
-    assert_eq!(
-        c.next.stage,
-        Stage::Confirm {
-            choice: Choice::OptOut
-        }
-    );
+    assert_confirms(&c, Choice::OptOut);
 }
 
 #[test]

@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use iys_relay::domain::{
     Channel, ConsentIntent, ConsentType, Evidence, Recipient, RecipientType, Source, Status,
 };
-use iys_relay::store::{self, Store};
+use iys_relay::store::{self, AddressKey, Store};
 
 /// A store plus whatever keeps it alive (the SQLite temp dir).
 pub struct TestStore {
@@ -107,6 +107,27 @@ macro_rules! on_both_backends {
     };
 }
 
+/// The brand of the default config.
+pub const BRAND: i64 = 700000;
+/// The one subscriber most scenarios are about.
+pub const PHONE: &str = "+905321234567";
+
+/// The ledger's key for an individual's MESAJ consent at [`BRAND`].
+pub fn mesaj_key(recipient: &str) -> AddressKey {
+    AddressKey {
+        brand_code: BRAND,
+        recipient: recipient.into(),
+        recipient_type: RecipientType::Bireysel,
+        consent_type: ConsentType::Mesaj,
+    }
+}
+
+/// The kinds of the alerts raised on one job, oldest first.
+pub async fn alert_kinds(store: &dyn Store, job_id: i64) -> Vec<store::queue::AlertKind> {
+    let alerts = store.alerts_for_job(job_id).await.expect("alerts");
+    alerts.iter().map(|a| a.kind).collect()
+}
+
 pub fn at(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s)
         .expect("rfc3339")
@@ -195,40 +216,52 @@ pub async fn spawn_app(store: TestStore, extra_toml: &str, now: DateTime<Utc>) -
 impl TestApp {
     /// Every event the ledger holds for `recipient` (its normal form).
     pub async fn events_for(&self, recipient: &str) -> Vec<iys_relay::store::StoredEvent> {
-        self.state
-            .ledger
-            .store()
-            .events_for_recipient(recipient)
+        ledger_events(&self.state, recipient).await
+    }
+
+    /// The ledger's event `id`; panics when there is none.
+    pub async fn event(&self, id: i64) -> iys_relay::store::StoredEvent {
+        let store = self.state.ledger.store();
+        store
+            .event(id)
             .await
-            .expect("events")
+            .expect("event")
+            .expect("no such event")
+    }
+
+    /// GET a path without credentials.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        let url = format!("{}{path}", self.base);
+        self.http.get(url).send().await.expect("request")
     }
 
     /// GET a JSON API path with the bearer token.
     pub async fn api_get(&self, path: &str) -> (u16, serde_json::Value) {
-        let r = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(API_TOKEN)
-            .send()
-            .await
-            .expect("request");
-        let status = r.status().as_u16();
-        (status, r.json().await.unwrap_or(serde_json::Value::Null))
+        let url = format!("{}{path}", self.base);
+        status_and_json(self.http.get(url).bearer_auth(API_TOKEN)).await
     }
 
     /// POST a JSON body to an API path with the bearer token.
     pub async fn api_post(&self, path: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
-        let r = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(API_TOKEN)
-            .json(body)
-            .send()
-            .await
-            .expect("request");
-        let status = r.status().as_u16();
-        (status, r.json().await.unwrap_or(serde_json::Value::Null))
+        let url = format!("{}{path}", self.base);
+        status_and_json(self.http.post(url).bearer_auth(API_TOKEN).json(body)).await
     }
+}
+
+/// Sends `request`; its status and JSON body (`Null` when the body is not JSON).
+pub async fn status_and_json(request: reqwest::RequestBuilder) -> (u16, serde_json::Value) {
+    let r = request.send().await.expect("request");
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(serde_json::Value::Null))
+}
+
+/// Every event the app's ledger holds for `recipient` (its normal form).
+pub async fn ledger_events(
+    state: &iys_relay::state::AppState,
+    recipient: &str,
+) -> Vec<iys_relay::store::StoredEvent> {
+    let store = state.ledger.store();
+    store.events_for_recipient(recipient).await.expect("events")
 }
 
 /// Runs an async check against a fresh app on SQLite and on PostgreSQL as separate tests.

@@ -243,3 +243,15 @@ pub fn server_toml(port: u16, db_url: &str) -> String {
          [database]\nurl = \"{db_url}\"\nmax_connections = 8\n"
     )
 }
+
+/// Runs one `iys-relay` command to its end on the database `db`, with JSON logs and none of
+/// the test's own configuration.
+pub fn run_cli(db: &str, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_iys-relay"))
+        .args(["--log-format", "json"])
+        .args(args)
+        .env("IYS_RELAY__DATABASE__URL", db)
+        .env_remove("IYS_RELAY_CONFIG")
+        .output()
+        .expect("run iys-relay")
+}

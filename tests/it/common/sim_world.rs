@@ -10,12 +10,13 @@ use iys_relay::app::{self, App};
 use iys_relay::config::{Config, DEFAULT_TOML};
 use iys_relay::domain::Status;
 use iys_relay::domain::time::{Clock, ManualClock, from_iys};
+use iys_relay::iys::audit::{AuditMode, AuditReport};
 use iys_relay::iys::paced::manual_sleeper;
-use iys_relay::iys::reporter::Reporter;
+use iys_relay::iys::reporter::{Report, Reporter};
 use iys_relay::sim::Simulator;
-use iys_relay::store::{JobState, ReportJob, Store};
+use iys_relay::store::{ConsentState, JobState, ReportJob, Store};
 
-use super::intent;
+use super::{BRAND, intent, mesaj_key};
 
 pub struct SimWorld {
     pub app: App,
@@ -74,8 +75,50 @@ impl SimWorld {
         self.clock.now()
     }
 
+    /// The Istanbul calendar date of the clock.
+    pub fn today(&self) -> chrono::NaiveDate {
+        self.now()
+            .with_timezone(&chrono_tz::Europe::Istanbul)
+            .date_naive()
+    }
+
     pub fn reporter(&self) -> &Reporter {
         self.app.reporter.as_deref().expect("reporter")
+    }
+
+    /// One reporter round.
+    pub async fn report(&self) -> Report {
+        self.reporter().run_once().await.expect("reporter round")
+    }
+
+    /// One round of the service's own auditor (the one that repairs).
+    pub async fn audit(&self, mode: AuditMode) -> AuditReport {
+        let auditor = self.app.audit.as_deref().expect("auditor");
+        auditor.run_once(mode).await.expect("audit")
+    }
+
+    /// What the simulator holds for a MESAJ address at [`BRAND`]: `None` without a record.
+    pub fn held(&self, recipient: &str) -> Option<Status> {
+        self.sim.mesaj_status(BRAND, recipient)
+    }
+
+    /// The ledger's current state of a MESAJ address at [`BRAND`].
+    pub async fn current(&self, recipient: &str) -> ConsentState {
+        let key = mesaj_key(recipient);
+        self.store
+            .consent_state(&key)
+            .await
+            .unwrap()
+            .expect("state")
+    }
+
+    /// Calls the simulator answered with `method` on a path ending in `suffix`.
+    pub fn calls(&self, method: &str, suffix: &str) -> usize {
+        self.sim
+            .request_log()
+            .iter()
+            .filter(|r| r.method == method && r.path.ends_with(suffix))
+            .count()
     }
 
     /// Records an SMS movement received now, consented `ago` earlier; returns its event id.

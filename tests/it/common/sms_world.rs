@@ -92,7 +92,7 @@ pub async fn world_with(store: Arc<dyn Store>, setup: Setup<'_>) -> World {
         let e = w
             .record(&format!("pre-{s}"), s, Status::Onay, Duration::minutes(5))
             .await;
-        w.reporter().run_once().await.unwrap();
+        w.report().await;
         assert_eq!(w.job_state(e).await, JobState::Done);
     }
     w.clock.advance(Duration::minutes(1));

@@ -12,7 +12,6 @@ use iys_relay::config::{Config, DEFAULT_TOML};
 use iys_relay::domain::time::ManualClock;
 use iys_relay::secret::Secret;
 use iys_relay::state::AppState;
-use iys_relay::store::StoredEvent;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
@@ -119,12 +118,7 @@ impl TestApp {
             .to_string()
     }
 
-    pub async fn events(&self, recipient: &str) -> Vec<StoredEvent> {
-        self.state
-            .ledger
-            .store()
-            .events_for_recipient(recipient)
-            .await
-            .expect("events")
+    pub async fn events(&self, recipient: &str) -> Vec<iys_relay::store::StoredEvent> {
+        crate::common::ledger_events(&self.state, recipient).await
     }
 }
