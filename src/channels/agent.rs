@@ -11,6 +11,7 @@ use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Europe::Istanbul;
 use serde::{Deserialize, Serialize};
 
+use crate::domain::Address;
 use crate::domain::time::latest_plausible;
 use crate::domain::{
     Channel, ConsentIntent, ConsentType, Evidence, ProviderMessageId, Recipient, RecipientType,
@@ -23,7 +24,7 @@ use crate::http::json::{ApiJson, ApiQuery};
 use crate::http::request_meta::{self, Peer};
 use crate::ledger::SuppressionAnswer;
 use crate::state::AppState;
-use crate::store::{AddressKey, StoredEvent};
+use crate::store::StoredEvent;
 
 /// İYS refuses consents taken more than this many business days ago (H467).
 pub const IYS_WINDOW_BUSINESS_DAYS: u32 = 3;
@@ -344,7 +345,7 @@ pub async fn lookup(
         if recipient.check_type(t).is_err() {
             continue;
         }
-        let key = AddressKey {
+        let key = Address {
             brand_code: brand.brand_code,
             recipient: recipient.as_str().to_string(),
             recipient_type,

@@ -25,6 +25,18 @@ pub struct ConsentIntent {
     pub evidence: Evidence,
 }
 
+impl ConsentIntent {
+    /// The address this movement is about.
+    pub fn address(&self) -> super::Address {
+        super::Address {
+            brand_code: self.brand_code,
+            recipient: self.recipient.as_str().to_string(),
+            recipient_type: self.recipient_type,
+            consent_type: self.consent_type,
+        }
+    }
+}
+
 /// Proof of what was received, kept verbatim with the event (never logged).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Evidence {

@@ -1,5 +1,6 @@
 //! Pure domain logic: no IO, no async. Everything here is unit-tested beside the code.
 
+pub mod address;
 pub mod brand;
 pub mod calendar;
 pub mod consent;
@@ -10,6 +11,7 @@ pub mod provider_id;
 pub mod recipient;
 pub mod time;
 
+pub use address::Address;
 pub use brand::Brand;
 pub use consent::{Channel, ConsentType, RecipientType, Source, Status};
 pub use intent::{ConsentIntent, Evidence};

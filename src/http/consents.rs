@@ -6,11 +6,11 @@ use serde::{Deserialize, Serialize};
 
 use super::auth::ApiCaller;
 use super::json::{ApiJson, ApiQuery};
+use crate::domain::Address;
 use crate::domain::{Brand, ConsentType, Recipient, RecipientType};
 use crate::error::ApiError;
 use crate::ledger::SuppressionAnswer;
 use crate::state::AppState;
-use crate::store::AddressKey;
 
 pub const MAX_BULK: usize = 1000;
 
@@ -60,7 +60,7 @@ pub async fn lookup(
     let recipient = Recipient::parse_for(&recipient, q.consent_type)
         .map_err(|e| ApiError::unprocessable("invalid_recipient", e.to_string()))?;
     let recipient_type = q.recipient_type.unwrap_or(RecipientType::Bireysel);
-    let key = AddressKey {
+    let key = Address {
         brand_code: brand.brand_code,
         recipient: recipient.as_str().to_string(),
         recipient_type,

@@ -25,6 +25,7 @@ use super::paced::{CallError, PacedIys};
 use super::sync::iys_record_intent;
 use super::wire::{StatusResponse, mask_recipient};
 use crate::config::AuditConfig;
+use crate::domain::Address;
 use crate::domain::calendar::CalendarError;
 use crate::domain::time::from_iys;
 use crate::domain::{ConsentType, Recipient, RecipientType, Source, Status};
@@ -32,7 +33,7 @@ use crate::ledger::{Ledger, LedgerError};
 use crate::ops::outside_iys_window;
 use crate::store::audit::AuditEntry;
 use crate::store::queue::AlertKind;
-use crate::store::{AddressKey, JobState, JobTimes, Store, StoreError};
+use crate::store::{JobState, JobTimes, Store, StoreError};
 
 /// İYS's multi-status query takes at most this many recipients.
 pub const MULTI_STATUS_MAX: usize = 1000;
@@ -240,7 +241,7 @@ impl Auditor {
     /// Pages through every reported address in multi-status order; at most one group of up to
     /// 1000 addresses is held, so memory stays flat however many there are.
     async fn sweep(&self, report: &mut AuditReport) -> Result<(), AuditError> {
-        let mut after: Option<AddressKey> = None;
+        let mut after: Option<Address> = None;
         let mut group: Vec<AuditEntry> = Vec::with_capacity(MULTI_STATUS_MAX);
         loop {
             let page = self
@@ -452,11 +453,7 @@ impl Auditor {
 
     /// Records İYS's record through the ledger (channel `Iys`: no report job); `true` when the
     /// ledger's current word is İYS's afterwards.
-    async fn record_from_iys(
-        &self,
-        a: &AddressKey,
-        r: &StatusResponse,
-    ) -> Result<bool, AuditError> {
+    async fn record_from_iys(&self, a: &Address, r: &StatusResponse) -> Result<bool, AuditError> {
         let Some(intent) = iys_record_intent(a.brand_code, r) else {
             return Ok(false);
         };

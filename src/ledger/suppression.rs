@@ -3,8 +3,9 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::domain::Address;
 use crate::domain::{ConsentType, RecipientType, Source, Status};
-use crate::store::{AddressKey, ConsentState, Store, StoreError};
+use crate::store::{ConsentState, Store, StoreError};
 
 #[derive(Debug, Clone, Copy)]
 pub struct SuppressionPolicy {
@@ -76,7 +77,7 @@ impl SuppressionPolicy {
     pub async fn ask(
         &self,
         store: &dyn Store,
-        key: &AddressKey,
+        key: &Address,
     ) -> Result<SuppressionAnswer, StoreError> {
         let state = store.consent_state(key).await?;
         Ok(self.answer(

@@ -9,10 +9,11 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::OpsError;
+use crate::domain::Address;
 use crate::domain::Recipient;
 use crate::domain::time::to_iys;
 use crate::store::queue::{Alert, Attempt};
-use crate::store::{AddressKey, ConsentState, ReportJob, Store, StoredEvent};
+use crate::store::{ConsentState, ReportJob, Store, StoredEvent};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct EventRecord {
@@ -48,7 +49,7 @@ pub async fn export(
     let mut keys = Vec::new();
     let mut seen = HashSet::new();
     for event in events {
-        let key = AddressKey {
+        let key = Address {
             brand_code: event.brand_code,
             recipient: event.recipient.clone(),
             recipient_type: event.recipient_type,

@@ -14,12 +14,13 @@ use chrono_tz::Europe::Istanbul;
 use serde::Serialize;
 
 use super::OpsError;
+use crate::domain::Address;
 use crate::domain::{ConsentType, Recipient, RecipientType, Status};
 use crate::iys::IysClient;
 use crate::iys::sync::movement_intent;
 use crate::iys::wire::{FileRow, mask_recipient};
 use crate::ledger::Ledger;
-use crate::store::{AddressKey, Store};
+use crate::store::Store;
 
 /// İYS serves the file for the last 7 days only (H502).
 const FILE_DAYS: i64 = 7;
@@ -102,8 +103,8 @@ fn ledger_recipient(r: &FileRow) -> String {
         .unwrap_or_else(|_| r.recipient.clone())
 }
 
-fn key_of(brand_code: i64, r: &FileRow) -> AddressKey {
-    AddressKey {
+fn key_of(brand_code: i64, r: &FileRow) -> Address {
+    Address {
         brand_code,
         recipient: ledger_recipient(r),
         recipient_type: r.recipient_type,
@@ -111,7 +112,7 @@ fn key_of(brand_code: i64, r: &FileRow) -> AddressKey {
     }
 }
 
-fn discrepancy(kind: Kind, key: &AddressKey, tx: Option<&str>, detail: String) -> Discrepancy {
+fn discrepancy(kind: Kind, key: &Address, tx: Option<&str>, detail: String) -> Discrepancy {
     Discrepancy {
         kind,
         brand_code: key.brand_code,
@@ -164,7 +165,7 @@ async fn reconcile_brand(
         .into_iter()
         .collect();
     // Addresses already reported as an unfixed missing movement skip the state comparison.
-    let mut unresolved: HashSet<AddressKey> = HashSet::new();
+    let mut unresolved: HashSet<Address> = HashSet::new();
     for r in rows.iter().filter(|r| !known.contains(&r.transaction_id)) {
         let key = key_of(brand, r);
         let (kind, detail) = if r.is_iys() {
@@ -236,7 +237,7 @@ async fn reconcile_brand(
     }
 
     // The day's last movement per address against the ledger's state (after any apply).
-    let mut last: HashMap<AddressKey, &FileRow> = HashMap::new();
+    let mut last: HashMap<Address, &FileRow> = HashMap::new();
     for r in &rows {
         let k = key_of(brand, r);
         let newer = last.get(&k).is_none_or(|l| {

@@ -7,13 +7,14 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::{AddressKey, JobState, JobTimes, StoreError};
+use super::{JobState, JobTimes, StoreError};
+use crate::domain::Address;
 use crate::domain::{Channel, Source, Status};
 
 /// One address the relay has reported, with the ledger's current word for it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AuditEntry {
-    pub address: AddressKey,
+    pub address: Address,
     pub status: Status,
     pub source: Source,
     pub channel: Channel,
@@ -45,12 +46,12 @@ pub trait AuditStore: Send + Sync {
     /// recipient): the order in which İYS's multi-status query groups them.
     async fn audit_entries_after(
         &self,
-        after: Option<&AddressKey>,
+        after: Option<&Address>,
         limit: i64,
     ) -> Result<Vec<AuditEntry>, StoreError>;
 
     /// The entries of these addresses (unreported or unknown ones are absent).
-    async fn audit_entries(&self, keys: &[AddressKey]) -> Result<Vec<AuditEntry>, StoreError>;
+    async fn audit_entries(&self, keys: &[Address]) -> Result<Vec<AuditEntry>, StoreError>;
 
     async fn audit_progress(&self) -> Result<AuditProgress, StoreError>;
 
@@ -78,7 +79,7 @@ pub trait AuditStore: Send + Sync {
         &self,
         cutoff: DateTime<Utc>,
         limit: i64,
-    ) -> Result<Vec<AddressKey>, StoreError>;
+    ) -> Result<Vec<Address>, StoreError>;
 
     /// Re-reports a movement İYS does not hold: its job (in any ended state) goes back to
     /// `pending` with `times`, `last_error` = `note`, the address is no longer İYS-confirmed,

@@ -19,7 +19,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::domain::{Channel, ConsentIntent, ConsentType, RecipientType, Source, Status};
+use crate::domain::{Address, Channel, ConsentIntent, ConsentType, RecipientType, Source, Status};
 
 pub use audit::AuditStore;
 pub use links::{Link, NewLink};
@@ -59,37 +59,6 @@ pub enum StoreError {
 pub enum Backend {
     Sqlite,
     Postgres,
-}
-
-/// İYS's identity of a consent record.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
-pub struct AddressKey {
-    pub brand_code: i64,
-    pub recipient: String,
-    pub recipient_type: RecipientType,
-    pub consent_type: ConsentType,
-}
-
-/// Addresses as İYS groups them in a status query, and as one `IN` list can hold them:
-/// (brand, recipient type, type), recipients sorted and once each.
-pub type AddressGroups<'a> =
-    std::collections::BTreeMap<(i64, RecipientType, ConsentType), Vec<&'a str>>;
-
-impl AddressKey {
-    pub fn group(keys: &[AddressKey]) -> AddressGroups<'_> {
-        let mut groups: AddressGroups<'_> = Default::default();
-        for k in keys {
-            groups
-                .entry((k.brand_code, k.recipient_type, k.consent_type))
-                .or_default()
-                .push(k.recipient.as_str());
-        }
-        for r in groups.values_mut() {
-            r.sort_unstable();
-            r.dedup();
-        }
-        groups
-    }
 }
 
 /// When a report job is due, and by when it must be in İYS.
@@ -210,7 +179,7 @@ impl JobState {
 pub struct ReportJob {
     pub id: i64,
     pub event_id: i64,
-    pub address: AddressKey,
+    pub address: Address,
     pub consent_at: DateTime<Utc>,
     pub state: JobState,
     pub due_at: DateTime<Utc>,
@@ -306,7 +275,7 @@ pub trait Store:
         self.write_batch(items, &[], now).await
     }
 
-    async fn consent_state(&self, key: &AddressKey) -> Result<Option<ConsentState>, StoreError>;
+    async fn consent_state(&self, key: &Address) -> Result<Option<ConsentState>, StoreError>;
     /// States for many recipients of one brand and type (missing ones are simply absent).
     async fn consent_states(
         &self,

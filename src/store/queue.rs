@@ -7,7 +7,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::{AddressKey, ReportJob, StoreError, StoredEvent};
+use super::{ReportJob, StoreError, StoredEvent};
+use crate::domain::Address;
 use crate::domain::Status;
 use crate::domain::time::to_ms;
 
@@ -140,7 +141,7 @@ pub struct BrandHealth {
 /// `IYS_*` movement the ledger holds (`job_id` is `None`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SentDate {
-    pub address: AddressKey,
+    pub address: Address,
     pub job_id: Option<i64>,
     pub at: DateTime<Utc>,
     /// An ONAY a job sent that İYS never confirmed (a batch whose acceptance a crash lost, a
@@ -279,7 +280,7 @@ pub trait ReportQueue: Send + Sync {
 
     /// Every consentDate that may be at İYS for these addresses: dates jobs sent and the dates
     /// of movements the ledger has from İYS (`IYS_*` sources, records brought in from İYS).
-    async fn iys_dates(&self, keys: &[AddressKey]) -> Result<Vec<SentDate>, StoreError>;
+    async fn iys_dates(&self, keys: &[Address]) -> Result<Vec<SentDate>, StoreError>;
 
     /// The events behind many jobs (any order; unknown ids are absent).
     async fn events_by_ids(&self, ids: &[i64]) -> Result<Vec<StoredEvent>, StoreError>;
@@ -289,8 +290,8 @@ pub trait ReportQueue: Send + Sync {
     /// are absent.
     async fn iys_known_status(
         &self,
-        keys: &[AddressKey],
-    ) -> Result<Vec<(AddressKey, Status)>, StoreError>;
+        keys: &[Address],
+    ) -> Result<Vec<(Address, Status)>, StoreError>;
 
     /// Records a batch İYS accepted and moves its leased jobs (in order = poll index) to
     /// `batched`. Returns how many jobs were still owned and moved.

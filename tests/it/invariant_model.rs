@@ -45,11 +45,12 @@ use std::time::Instant;
 
 use crate::common::faulty_iys::{FAST_REPORTER_TOML, Fault, IysWorld};
 use chrono::{DateTime, Duration, DurationRound, Utc};
+use iys_relay::domain::Address;
 use iys_relay::domain::time::to_iys;
 use iys_relay::domain::{
     Channel, ConsentIntent, ConsentType, Evidence, Recipient, RecipientType, Source, Status,
 };
-use iys_relay::store::{AddressKey, JobState};
+use iys_relay::store::JobState;
 use proptest::prelude::*;
 use proptest::test_runner::{Config as PtConfig, RngSeed, TestCaseError, TestRunner};
 
@@ -76,8 +77,8 @@ impl Addr {
             _ => format!("+90532{:07}", self.person),
         }
     }
-    fn key(self) -> AddressKey {
-        AddressKey {
+    fn key(self) -> Address {
+        Address {
             brand_code: self.brand_code(),
             recipient: self.recipient(),
             recipient_type: RecipientType::Bireysel,

@@ -3,8 +3,9 @@
 use crate::common::{TWILIO_TOKEN, TestApp, TestStore, at, spawn_app};
 use iys_relay::channels::sms::signature::twilio_signature;
 use iys_relay::channels::twiml_check;
+use iys_relay::domain::Address;
 use iys_relay::domain::{ConsentType, RecipientType, Status};
-use iys_relay::store::{AddressKey, JobState};
+use iys_relay::store::JobState;
 
 const SMS_NUMBERS_TOML: &str = r#"
 [[sms.numbers]]
@@ -85,8 +86,8 @@ fn twiml_messages(xml: &str) -> Vec<String> {
         .collect()
 }
 
-fn mesaj_key(brand_code: i64) -> AddressKey {
-    AddressKey {
+fn mesaj_key(brand_code: i64) -> Address {
+    Address {
         brand_code,
         recipient: SENDER.into(),
         recipient_type: RecipientType::Bireysel,

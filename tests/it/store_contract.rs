@@ -6,11 +6,9 @@ use crate::common::{at, intent};
 use chrono::{DateTime, Utc};
 use iys_relay::domain::calendar::BusinessCalendar;
 use iys_relay::domain::time::ManualClock;
-use iys_relay::domain::{ConsentType, RecipientType, Source, Status};
+use iys_relay::domain::{Address, ConsentType, RecipientType, Source, Status};
 use iys_relay::ledger::{Ledger, SuppressionPolicy};
-use iys_relay::store::{
-    AddressKey, JobState, JobTimes, NewEvent, QuarantineItem, RecordOutcome, Store,
-};
+use iys_relay::store::{JobState, JobTimes, NewEvent, QuarantineItem, RecordOutcome, Store};
 
 const PHONE: &str = "+905321234567";
 
@@ -42,8 +40,8 @@ fn new_event(msg: &str, status: Status, consent_at: &str) -> NewEvent {
     }
 }
 
-fn key() -> AddressKey {
-    AddressKey {
+fn key() -> Address {
+    Address {
         brand_code: 700000,
         recipient: PHONE.into(),
         recipient_type: RecipientType::Bireysel,

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 
 use crate::web_support::webdriver::{Driver, browser_binaries};
 use crate::web_support::{Db, TestApp, backends, spawn};
+use iys_relay::domain::Address;
 use iys_relay::domain::{Channel, ConsentType, RecipientType, Source, Status};
-use iys_relay::store::AddressKey;
 
 const PERSON: &str = "+905321110001";
 const ONLOOKER: &str = "+905321110002";
@@ -17,7 +17,7 @@ fn shots(db: Db) -> PathBuf {
 }
 
 async fn ret_state(app: &TestApp, recipient: &str) -> Option<Status> {
-    let key = AddressKey {
+    let key = Address {
         brand_code: 700000,
         recipient: recipient.into(),
         recipient_type: RecipientType::Bireysel,

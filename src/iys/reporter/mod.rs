@@ -32,11 +32,12 @@ use self::planner::{RetDecision, RetryPolicy};
 use super::paced::{CallError, PacedIys};
 use super::wire::{ConsentRequest, mask_recipient};
 use crate::config::ReporterConfig;
+use crate::domain::Address;
 use crate::domain::time::to_iys;
 use crate::domain::{Recipient, Status};
 use crate::ledger::Ledger;
 use crate::store::queue::{Fence, JobOutcome};
-use crate::store::{AddressKey, ReportJob, Store, StoreError, StoredEvent};
+use crate::store::{ReportJob, Store, StoreError, StoredEvent};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReporterError {
@@ -355,16 +356,16 @@ impl Reporter {
         jobs: Vec<ReportJob>,
         report: &mut Report,
     ) -> Result<Vec<ReportJob>, ReporterError> {
-        let keys: Vec<AddressKey> = jobs.iter().map(|j| j.address.clone()).collect();
-        let mut current: HashMap<AddressKey, i64> = HashMap::new();
-        for ((brand, rt, ct), recipients) in AddressKey::group(&keys) {
+        let keys: Vec<Address> = jobs.iter().map(|j| j.address.clone()).collect();
+        let mut current: HashMap<Address, i64> = HashMap::new();
+        for ((brand, rt, ct), recipients) in Address::group(&keys) {
             let recipients: Vec<String> = recipients.into_iter().map(str::to_string).collect();
             for st in self
                 .store
                 .consent_states(brand, rt, ct, &recipients)
                 .await?
             {
-                let key = AddressKey {
+                let key = Address {
                     brand_code: st.brand_code,
                     recipient: st.recipient,
                     recipient_type: st.recipient_type,
@@ -396,11 +397,11 @@ impl Reporter {
         ready: Vec<Ready>,
         report: &mut Report,
     ) -> Result<Vec<Ready>, ReporterError> {
-        let keys: Vec<AddressKey> = ready.iter().map(|r| r.job.address.clone()).collect();
-        let mine: HashMap<&AddressKey, i64> =
+        let keys: Vec<Address> = ready.iter().map(|r| r.job.address.clone()).collect();
+        let mine: HashMap<&Address, i64> =
             ready.iter().map(|r| (&r.job.address, r.job.id)).collect();
-        let mut others: HashMap<AddressKey, Vec<DateTime<Utc>>> = HashMap::new();
-        let mut may_land: std::collections::HashSet<AddressKey> = Default::default();
+        let mut others: HashMap<Address, Vec<DateTime<Utc>>> = HashMap::new();
+        let mut may_land: std::collections::HashSet<Address> = Default::default();
         for d in self.store.iys_dates(&keys).await? {
             if d.job_id.is_some() && d.job_id == mine.get(&d.address).copied() {
                 continue;
@@ -441,7 +442,7 @@ impl Reporter {
         ready: Vec<Ready>,
         report: &mut Report,
     ) -> Result<Vec<Ready>, ReporterError> {
-        let keys: Vec<AddressKey> = ready
+        let keys: Vec<Address> = ready
             .iter()
             .filter(|r| r.request.status == Status::Ret)
             .map(|r| r.job.address.clone())
@@ -449,7 +450,7 @@ impl Reporter {
         if keys.is_empty() {
             return Ok(ready);
         }
-        let known: std::collections::HashMap<AddressKey, Status> = self
+        let known: std::collections::HashMap<Address, Status> = self
             .store
             .iys_known_status(&keys)
             .await?

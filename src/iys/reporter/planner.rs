@@ -5,9 +5,10 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, Utc};
 
+use crate::domain::Address;
 use crate::domain::Status;
 use crate::iys::ErrorClass;
-use crate::store::{AddressKey, ReportJob};
+use crate::store::ReportJob;
 
 /// Claimed jobs split into the newest per address (sent) and the older ones (superseded).
 #[derive(Debug, Default, PartialEq)]
@@ -20,7 +21,7 @@ pub struct Coalesced {
 /// Newest consent date wins; on a tie the later event (the ledger's own rule). İYS's write queue
 /// keeps one movement per address anyway, and a batch may not repeat one (H194).
 pub fn coalesce(jobs: Vec<ReportJob>) -> Coalesced {
-    let mut best: HashMap<AddressKey, ReportJob> = HashMap::new();
+    let mut best: HashMap<Address, ReportJob> = HashMap::new();
     let mut losers = Vec::new();
     for j in jobs {
         match best.get_mut(&j.address) {
@@ -40,7 +41,7 @@ pub fn coalesce(jobs: Vec<ReportJob>) -> Coalesced {
     let mut winners: Vec<ReportJob> = best.into_values().collect();
     winners.sort_by_key(|j| (j.deadline_at, j.id));
     // Point each loser at the final winner (in a chain a<b<c, c replaces both a and b).
-    let ids: HashMap<AddressKey, i64> = winners.iter().map(|w| (w.address.clone(), w.id)).collect();
+    let ids: HashMap<Address, i64> = winners.iter().map(|w| (w.address.clone(), w.id)).collect();
     let losers = losers
         .into_iter()
         .map(|(j, _)| {
@@ -265,7 +266,7 @@ mod tests {
         ReportJob {
             id,
             event_id: id * 10,
-            address: AddressKey {
+            address: Address {
                 brand_code: 1,
                 recipient: recipient.into(),
                 recipient_type: RecipientType::Bireysel,

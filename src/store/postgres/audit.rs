@@ -7,10 +7,11 @@ use chrono::{DateTime, Utc};
 use super::PgStore;
 use super::ops::requeue_in_tx;
 use super::rows::{AuditEntryRow, AuditProgressRow, EndedJobRow, KeyArrays, convert};
+use crate::domain::Address;
 use crate::domain::time::to_ms;
 use crate::store::audit::{AuditEntry, AuditProgress, AuditStore};
 use crate::store::queue::AlertKind;
-use crate::store::{AddressKey, JobState, JobTimes, StoreError};
+use crate::store::{JobState, JobTimes, StoreError};
 
 /// The entry of every reported address (one with a report job: only `HS_*` movements get one)
 /// that `$filter` keeps; `r` is a report job of the state row `s`'s address.
@@ -51,7 +52,7 @@ const ENTRIES_OF_KEYS: &str = entries!(
 impl AuditStore for PgStore {
     async fn audit_entries_after(
         &self,
-        after: Option<&AddressKey>,
+        after: Option<&Address>,
         limit: i64,
     ) -> Result<Vec<AuditEntry>, StoreError> {
         let rows: Vec<AuditEntryRow> = match after {
@@ -75,7 +76,7 @@ impl AuditStore for PgStore {
         convert(rows)
     }
 
-    async fn audit_entries(&self, keys: &[AddressKey]) -> Result<Vec<AuditEntry>, StoreError> {
+    async fn audit_entries(&self, keys: &[Address]) -> Result<Vec<AuditEntry>, StoreError> {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
@@ -136,7 +137,7 @@ impl AuditStore for PgStore {
         &self,
         cutoff: DateTime<Utc>,
         limit: i64,
-    ) -> Result<Vec<AddressKey>, StoreError> {
+    ) -> Result<Vec<Address>, StoreError> {
         let mut tx = self.begin().await?;
         let (after_ms, after_id): (i64, i64) =
             sqlx::query_as("SELECT jobs_after_ms, jobs_after_id FROM audit_progress WHERE id = 1")
@@ -160,7 +161,7 @@ impl AuditStore for PgStore {
         let mut last = (after_ms, after_id);
         for row in rows {
             last = (row.updated_at_ms, row.id);
-            keys.push(AddressKey::try_from(row.address)?);
+            keys.push(Address::try_from(row.address)?);
         }
         // A short page read everything up to the cutoff; a job changing later gets a later
         // updated_at. The cursor never moves back (a clock set back just finds nothing).

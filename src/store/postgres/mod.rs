@@ -21,9 +21,10 @@ use sqlx::{PgPool, Postgres, Transaction};
 
 use self::rows::{EventRow, JobRow, StateRow, convert, event_columns, job_columns, state_columns};
 use super::{
-    AddressKey, Backend, ConsentState, InboundMessage, Link, NewEvent, NewLink, QuarantineItem,
-    QuarantineKept, QueueSummary, Readiness, RecordOutcome, ReportJob, StoreError, StoredEvent,
+    Backend, ConsentState, InboundMessage, Link, NewEvent, NewLink, QuarantineItem, QuarantineKept,
+    QueueSummary, Readiness, RecordOutcome, ReportJob, StoreError, StoredEvent,
 };
+use crate::domain::Address;
 use crate::domain::time::{from_ms, to_ms};
 use crate::domain::{ConsentType, RecipientType};
 
@@ -161,7 +162,7 @@ impl super::Store for PgStore {
         Ok(outcomes)
     }
 
-    async fn consent_state(&self, key: &AddressKey) -> Result<Option<ConsentState>, StoreError> {
+    async fn consent_state(&self, key: &Address) -> Result<Option<ConsentState>, StoreError> {
         sqlx::query_as::<_, StateRow>(STATE_BY_KEY)
             .bind(key.brand_code)
             .bind(key.recipient.as_str())

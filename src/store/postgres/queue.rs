@@ -18,7 +18,8 @@ use crate::store::queue::{
     ReportQueue, SentDate, outcome_columns,
 };
 
-use crate::store::{AddressKey, ReportJob, StoreError, StoredEvent};
+use crate::domain::Address;
+use crate::store::{ReportJob, StoreError, StoredEvent};
 
 /// Open jobs a worker may take: pending and due, or leased by a worker whose lease lapsed.
 macro_rules! claimable {
@@ -417,7 +418,7 @@ impl ReportQueue for PgStore {
         Ok(())
     }
 
-    async fn iys_dates(&self, keys: &[AddressKey]) -> Result<Vec<SentDate>, StoreError> {
+    async fn iys_dates(&self, keys: &[Address]) -> Result<Vec<SentDate>, StoreError> {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
@@ -442,8 +443,8 @@ impl ReportQueue for PgStore {
 
     async fn iys_known_status(
         &self,
-        keys: &[AddressKey],
-    ) -> Result<Vec<(AddressKey, Status)>, StoreError> {
+        keys: &[Address],
+    ) -> Result<Vec<(Address, Status)>, StoreError> {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
@@ -463,7 +464,7 @@ impl ReportQueue for PgStore {
                     .status
                     .parse()
                     .map_err(|e| StoreError::Corrupt(format!("status: {e}")))?;
-                Ok((AddressKey::try_from(r.address)?, status))
+                Ok((Address::try_from(r.address)?, status))
             })
             .collect()
     }

@@ -10,13 +10,14 @@ use sqlx::Postgres;
 use sqlx::postgres::PgArguments;
 use sqlx::query::QueryAs;
 
+use crate::domain::Address;
 use crate::domain::time::from_ms;
 use crate::domain::{Channel, Source, Status};
 use crate::store::audit::{AuditEntry, AuditProgress};
 use crate::store::links::Link;
 use crate::store::queue::{Alert, AlertKind, Attempt, BatchState, BrandHealth, IysBatch, SentDate};
 use crate::store::sms::{PollCursor, ReplyState, SmsReply};
-use crate::store::{AddressKey, ConsentState, JobState, ReportJob, StoreError, StoredEvent};
+use crate::store::{ConsentState, JobState, ReportJob, StoreError, StoredEvent};
 
 /// The columns of [`StateRow`].
 macro_rules! state_columns {
@@ -98,10 +99,10 @@ pub(super) struct AddressRow {
     consent_type: String,
 }
 
-impl TryFrom<AddressRow> for AddressKey {
+impl TryFrom<AddressRow> for Address {
     type Error = StoreError;
     fn try_from(r: AddressRow) -> Result<Self, StoreError> {
-        Ok(AddressKey {
+        Ok(Address {
             brand_code: r.brand_code,
             recipient: r.recipient,
             recipient_type: parse("recipient_type", &r.recipient_type)?,
@@ -122,7 +123,7 @@ struct MovementRow {
 }
 
 struct Movement {
-    address: AddressKey,
+    address: Address,
     status: Status,
     source: Source,
     channel: Channel,
@@ -447,7 +448,7 @@ pub(super) struct LinkRow {
 impl TryFrom<LinkRow> for Link {
     type Error = StoreError;
     fn try_from(r: LinkRow) -> Result<Self, StoreError> {
-        let a = AddressKey::try_from(r.address)?;
+        let a = Address::try_from(r.address)?;
         Ok(Link {
             id: r.id,
             brand_code: a.brand_code,
@@ -557,9 +558,9 @@ impl<'a> KeyArrays<'a> {
             .bind(self.recipient)
     }
 
-    pub(super) fn of(keys: &'a [AddressKey]) -> Self {
+    pub(super) fn of(keys: &'a [Address]) -> Self {
         let mut out = KeyArrays::default();
-        for ((brand, rt, ct), recipients) in AddressKey::group(keys) {
+        for ((brand, rt, ct), recipients) in Address::group(keys) {
             for r in recipients {
                 out.brand_code.push(brand);
                 out.recipient_type.push(rt.as_str());

@@ -7,10 +7,11 @@ use rusqlite::{OptionalExtension, Row, params};
 use super::ops::requeue;
 use super::rows::named;
 use super::{SqliteStore, all};
+use crate::domain::Address;
 use crate::domain::time::{from_ms, to_ms};
 use crate::store::audit::{AuditEntry, AuditProgress, AuditStore};
 use crate::store::queue::AlertKind;
-use crate::store::{AddressKey, JobState, JobTimes, StoreError};
+use crate::store::{JobState, JobTimes, StoreError};
 
 /// The entry of every reported address (one with a report job: only `HS_*` movements get one),
 /// filtered by `$filter`. `r` is a report job of the state row `s`'s address.
@@ -54,7 +55,7 @@ fn entry(row: &Row<'_>) -> rusqlite::Result<AuditEntry> {
         _ => None,
     };
     Ok(AuditEntry {
-        address: AddressKey {
+        address: Address {
             brand_code: row.get(0)?,
             recipient: row.get(1)?,
             recipient_type: named(row, 2)?,
@@ -75,7 +76,7 @@ fn entry(row: &Row<'_>) -> rusqlite::Result<AuditEntry> {
 impl AuditStore for SqliteStore {
     async fn audit_entries_after(
         &self,
-        after: Option<&AddressKey>,
+        after: Option<&Address>,
         limit: i64,
     ) -> Result<Vec<AuditEntry>, StoreError> {
         let after = after.cloned();
@@ -108,7 +109,7 @@ impl AuditStore for SqliteStore {
         .await
     }
 
-    async fn audit_entries(&self, keys: &[AddressKey]) -> Result<Vec<AuditEntry>, StoreError> {
+    async fn audit_entries(&self, keys: &[Address]) -> Result<Vec<AuditEntry>, StoreError> {
         let keys = keys.to_vec();
         self.read_blocking(move |c| {
             let sql = entry_select!(
@@ -193,7 +194,7 @@ impl AuditStore for SqliteStore {
         &self,
         cutoff: DateTime<Utc>,
         limit: i64,
-    ) -> Result<Vec<AddressKey>, StoreError> {
+    ) -> Result<Vec<Address>, StoreError> {
         self.write(move |c| {
             let (after_ms, after_id): (i64, i64) = c
                 .prepare_cached(
@@ -211,7 +212,7 @@ impl AuditStore for SqliteStore {
                 |r| {
                     Ok((
                         (r.get::<_, i64>(0)?, r.get::<_, i64>(1)?),
-                        AddressKey {
+                        Address {
                             brand_code: r.get(2)?,
                             recipient: r.get(3)?,
                             recipient_type: named(r, 4)?,

@@ -26,9 +26,10 @@ use rusqlite::{OptionalExtension, params};
 
 use self::conn::{Readers, Writer};
 use super::{
-    AddressKey, Backend, ConsentState, InboundMessage, Link, NewEvent, NewLink, QuarantineItem,
-    QuarantineKept, QueueSummary, Readiness, RecordOutcome, ReportJob, StoreError, StoredEvent,
+    Backend, ConsentState, InboundMessage, Link, NewEvent, NewLink, QuarantineItem, QuarantineKept,
+    QueueSummary, Readiness, RecordOutcome, ReportJob, StoreError, StoredEvent,
 };
+use crate::domain::Address;
 use crate::domain::time::{from_ms, to_ms};
 use crate::domain::{ConsentType, RecipientType};
 
@@ -230,7 +231,7 @@ impl super::Store for SqliteStore {
         self.write(move |c| batch.write(c)).await
     }
 
-    async fn consent_state(&self, key: &AddressKey) -> Result<Option<ConsentState>, StoreError> {
+    async fn consent_state(&self, key: &Address) -> Result<Option<ConsentState>, StoreError> {
         self.read(|c| {
             one(
                 c,

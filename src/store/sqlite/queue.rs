@@ -5,13 +5,14 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, params};
 
 use super::{SqliteStore, all, count, one, rows};
+use crate::domain::Address;
 use crate::domain::Status;
 use crate::domain::time::{from_ms, to_ms};
 use crate::store::queue::{
     Alert, AlertKind, Attempt, BatchState, BrandHealth, Fence, IysBatch, JobOutcome, NewBatch,
     ReportQueue, SentDate,
 };
-use crate::store::{AddressKey, ReportJob, StoreError, StoredEvent};
+use crate::store::{ReportJob, StoreError, StoredEvent};
 
 /// Open jobs a worker may take: pending and due, or leased by a worker whose lease lapsed.
 macro_rules! claimable {
@@ -275,7 +276,7 @@ const NEWEST_KNOWN_TO_IYS: &str = "SELECT e.status FROM consent_events e
      ORDER BY e.consent_at_ms DESC, e.id DESC LIMIT 1";
 
 /// Each key once, in a stable order.
-fn distinct(keys: &[AddressKey]) -> Vec<AddressKey> {
+fn distinct(keys: &[Address]) -> Vec<Address> {
     let mut v = keys.to_vec();
     v.sort_by(|a, b| {
         (
@@ -417,7 +418,7 @@ impl ReportQueue for SqliteStore {
         .await
     }
 
-    async fn iys_dates(&self, keys: &[AddressKey]) -> Result<Vec<SentDate>, StoreError> {
+    async fn iys_dates(&self, keys: &[Address]) -> Result<Vec<SentDate>, StoreError> {
         let keys = distinct(keys);
         self.read_blocking(move |c| {
             let mut sent = c.prepare_cached(SENT_DATES)?;
@@ -479,8 +480,8 @@ impl ReportQueue for SqliteStore {
 
     async fn iys_known_status(
         &self,
-        keys: &[AddressKey],
-    ) -> Result<Vec<(AddressKey, Status)>, StoreError> {
+        keys: &[Address],
+    ) -> Result<Vec<(Address, Status)>, StoreError> {
         let keys = distinct(keys);
         self.read_blocking(move |c| {
             let mut stmt = c.prepare_cached(NEWEST_KNOWN_TO_IYS)?;
@@ -827,7 +828,7 @@ mod tests {
     #[test]
     fn distinct_keys_once_each() {
         use crate::domain::{ConsentType, RecipientType};
-        let k = |r: &str| crate::store::AddressKey {
+        let k = |r: &str| crate::domain::Address {
             brand_code: 1,
             recipient: r.into(),
             recipient_type: RecipientType::Bireysel,

@@ -6,9 +6,10 @@ use std::str::FromStr;
 use rusqlite::Row;
 use rusqlite::types::{FromSql, FromSqlError};
 
+use crate::domain::Address;
 use crate::domain::time::from_ms;
 use crate::store::queue::{Alert, AlertKind, Attempt, BatchState, IysBatch};
-use crate::store::{AddressKey, ConsentState, JobState, ReportJob, StoredEvent};
+use crate::store::{ConsentState, JobState, ReportJob, StoredEvent};
 
 /// A text column holding one of the domain's named values.
 pub(super) fn named<T: FromStr>(row: &Row<'_>, idx: usize) -> rusqlite::Result<T>
@@ -128,7 +129,7 @@ pub(super) fn job(row: &Row<'_>) -> rusqlite::Result<ReportJob> {
     Ok(ReportJob {
         id: get(row, 0)?,
         event_id: get(row, 1)?,
-        address: AddressKey {
+        address: Address {
             brand_code: get(row, 2)?,
             recipient: get(row, 3)?,
             recipient_type: named(row, 4)?,

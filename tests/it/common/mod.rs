@@ -11,10 +11,11 @@ pub mod voice;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use iys_relay::domain::Address;
 use iys_relay::domain::{
     Channel, ConsentIntent, ConsentType, Evidence, Recipient, RecipientType, Source, Status,
 };
-use iys_relay::store::{self, AddressKey, Store};
+use iys_relay::store::{self, Store};
 
 /// A store plus whatever keeps it alive (the SQLite temp dir).
 pub struct TestStore {
@@ -113,8 +114,8 @@ pub const BRAND: i64 = 700000;
 pub const PHONE: &str = "+905321234567";
 
 /// The ledger's key for an individual's MESAJ consent at [`BRAND`].
-pub fn mesaj_key(recipient: &str) -> AddressKey {
-    AddressKey {
+pub fn mesaj_key(recipient: &str) -> Address {
+    Address {
         brand_code: BRAND,
         recipient: recipient.into(),
         recipient_type: RecipientType::Bireysel,
