@@ -10,7 +10,7 @@ use crate::domain::Status;
 use crate::domain::time::{from_ms, to_ms};
 use crate::store::queue::{
     Alert, AlertKind, Attempt, BatchState, BrandHealth, Fence, IysBatch, JobOutcome, NewBatch,
-    ReportQueue, SentDate,
+    ReportQueue, SentDate, outcome_columns,
 };
 use crate::store::{ReportJob, StoreError, StoredEvent};
 
@@ -122,31 +122,6 @@ pub(super) fn insert_alert(
             to_ms(now)
         ])?;
     Ok(n == 1)
-}
-
-/// The columns an outcome writes: (state, transaction id, last error, due at, attempts to give back).
-fn outcome_columns(o: &JobOutcome) -> (&'static str, Option<&str>, Option<&str>, Option<i64>, i64) {
-    match o {
-        JobOutcome::Done { transaction_id } => ("done", transaction_id.as_deref(), None, None, 0),
-        JobOutcome::Superseded { reason } | JobOutcome::SupersededByIys { reason } => {
-            ("superseded", None, Some(reason), None, 0)
-        }
-        JobOutcome::NothingToRevoke => (
-            "nothing_to_revoke",
-            None,
-            Some("İYS holds no ONAY for this address: nothing to revoke"),
-            None,
-            0,
-        ),
-        JobOutcome::Failed { error } => ("failed", None, Some(error), None, 0),
-        JobOutcome::Expired { error } => ("expired", None, Some(error), None, 0),
-        JobOutcome::Retry { due_at, error } => {
-            ("pending", None, Some(error), Some(to_ms(*due_at)), 0)
-        }
-        // Not attempted: the claim's attempt is given back so back-off does not grow.
-        JobOutcome::Release { due_at } => ("pending", None, None, Some(to_ms(*due_at)), 1),
-        JobOutcome::ResendAfter { error, .. } => ("pending", None, Some(error), None, 0),
-    }
 }
 
 macro_rules! finish_sql {

@@ -201,21 +201,8 @@ impl SmsStore for SqliteStore {
         outcome: &ReplyOutcome,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let (state, due, error, reference) = match outcome {
-            ReplyOutcome::Sent { provider_ref } => {
-                (ReplyState::Sent, None, None, Some(provider_ref.clone()))
-            }
-            ReplyOutcome::Retry { due_at, error } => (
-                ReplyState::Pending,
-                Some(to_ms(*due_at)),
-                Some(error.clone()),
-                None,
-            ),
-            ReplyOutcome::Failed { error } => (ReplyState::Failed, None, Some(error.clone()), None),
-            ReplyOutcome::OptedOut { error } => {
-                (ReplyState::OptedOut, None, Some(error.clone()), None)
-            }
-        };
+        let (state, due, error, reference) = outcome.columns();
+        let (error, reference) = (error.map(str::to_string), reference.map(str::to_string));
         let owner = owner.to_string();
         self.write(move |c| {
             let n = c
