@@ -3,7 +3,8 @@
 //! `trait Store` is what the rest of the service sees, with one implementation per backend
 //! chosen by URL: [`PgStore`] (`postgres/`) over sqlx's native PostgreSQL driver, and
 //! [`SqliteStore`] (`sqlite/`) over rusqlite, with its writer on a thread of its own.
-//! One trait method = one use-case step = one transaction.
+//! One trait method = one use-case step = one transaction, except the long writers that say
+//! they commit in slices (link mints, the reporter's claims on SQLite).
 
 pub mod audit;
 mod links;
@@ -311,8 +312,10 @@ pub trait Store:
             .map(|_| ())
     }
     async fn inbound_count(&self) -> Result<i64, StoreError>;
-    /// Mints short links in ONE transaction; an existing (brand, recipient, type, campaign)
-    /// returns its link (expiry extended to the later one) and gains the given code hash.
+    /// Mints short links; an existing (brand, recipient, type, campaign) returns its link (expiry
+    /// extended to the later one) and gains the given code hash. A store with a single writer
+    /// commits a large mint in slices; minting is idempotent, so a mint cut short by an error is
+    /// completed by repeating it.
     async fn mint_links(
         &self,
         links: &[NewLink],

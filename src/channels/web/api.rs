@@ -208,11 +208,13 @@ pub async fn mint(
         .ok_or_else(|| ApiError::unavailable("the store returned no link"))
 }
 
-/// `POST /v1/links/bulk`: up to `links.max_bulk` recipients of one brand, type and campaign,
-/// minted in one transaction.
+/// `POST /v1/links/bulk`: up to `links.max_bulk` recipients of one brand, type and campaign.
+/// The store may commit a large mint in slices (so webhooks are not held behind it); minting is
+/// idempotent per address and campaign, so repeating a request that failed midway completes it
+/// with the same links.
 #[utoipa::path(
     post, path = "/v1/links/bulk", tag = "links",
-    summary = "Mint links for a campaign in one transaction",
+    summary = "Mint links for a campaign (idempotent: repeat a failed request to complete it)",
     request_body = BulkMintRequest,
     responses(
         (status = 200, description = "one link per valid recipient; invalid inputs by index", body = BulkMintResponse),
