@@ -387,3 +387,62 @@ fn migrations_have_the_same_versions_on_both_backends() {
         "migrations/sqlite and migrations/postgres must hold the same versions and names"
     );
 }
+
+/// A SQLite database made by an earlier release, whose migrations sqlx's own migrator applied
+/// (up to 0010), is recognised and upgraded in place by the store's migration runner, and the
+/// current word it held survives the state table's new layout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_database_made_by_sqlx_upgrades_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = dir.path().join("migrations-of-an-earlier-release");
+    std::fs::create_dir(&old).unwrap();
+    let all = format!("{}/migrations/sqlite", env!("CARGO_MANIFEST_DIR"));
+    for e in std::fs::read_dir(all).unwrap() {
+        let path = e.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name.as_str() < "0011" {
+            std::fs::copy(&path, old.join(&name)).unwrap();
+        }
+    }
+    let url = format!("sqlite://{}", dir.path().join("ledger.db").display());
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&format!("{url}?mode=rwc"))
+        .await
+        .unwrap();
+    sqlx::migrate::Migrator::new(old.as_path())
+        .await
+        .unwrap()
+        .run(&pool)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO consent_events (id, brand_code, recipient, recipient_type, consent_type,
+             status, source, channel, consent_at_ms, received_at_ms, provider,
+             provider_message_id, evidence)
+         VALUES (1, 700000, '+905321234567', 'BIREYSEL', 'MESAJ', 'RET', 'HS_MESAJ', 'sms',
+                 1000, 1000, 'twilio', 'SM1', '{}')",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO consent_state VALUES (700000, '+905321234567', 'BIREYSEL', 'MESAJ', 'RET',
+             'HS_MESAJ', 'sms', 1000, 1, 0, 1000)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+
+    let store = iys_relay::store::connect(&url, 2).await.unwrap();
+    assert!(!store.readiness().await.unwrap().is_ready());
+    store.migrate().await.unwrap();
+    let r = store.readiness().await.unwrap();
+    assert!(r.is_ready(), "{r:?}");
+    let held = store
+        .consent_state(&key())
+        .await
+        .unwrap()
+        .expect("state kept");
+    assert_eq!((held.status, held.event_id), (Status::Ret, 1));
+}
