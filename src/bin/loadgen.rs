@@ -138,9 +138,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     if load.duration == 0 || load.duration > MAX_DURATION_SECS {
         bail!("--duration must be 1..={MAX_DURATION_SECS} seconds");
     }
-    if load.requests == 0 || load.requests > MAX_REQUESTS {
-        bail!("--requests must be 1..={MAX_REQUESTS}");
-    }
+    check_requests(load.requests)?;
     if load.concurrency == 0 || load.concurrency > MAX_CONCURRENCY {
         bail!("--concurrency must be 1..={MAX_CONCURRENCY}");
     }
@@ -162,9 +160,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 fn wrk_scripts(w: WrkScripts) -> anyhow::Result<()> {
     use std::io::Write;
     check_target(&w.load.target)?;
-    if w.load.requests == 0 || w.load.requests > MAX_REQUESTS {
-        bail!("--requests must be 1..={MAX_REQUESTS}");
-    }
+    check_requests(w.load.requests)?;
     if !(1..=64).contains(&w.threads) {
         bail!("--threads must be 1..=64");
     }
@@ -235,6 +231,13 @@ function request()
     { ["Authorization"] = "Bearer @TOKEN@" })
 end
 "#;
+
+fn check_requests(n: u64) -> anyhow::Result<()> {
+    if n == 0 || n > MAX_REQUESTS {
+        bail!("--requests must be 1..={MAX_REQUESTS}");
+    }
+    Ok(())
+}
 
 /// Workplace rule: load is only ever aimed at this machine.
 fn check_target(target: &str) -> anyhow::Result<()> {

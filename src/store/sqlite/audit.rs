@@ -6,7 +6,7 @@ use rusqlite::{OptionalExtension, Row, params};
 
 use super::ops::requeue;
 use super::rows::named;
-use super::{SqliteStore, all};
+use super::{SqliteStore, all, distinct};
 use crate::domain::Address;
 use crate::domain::time::{from_ms, to_ms};
 use crate::store::audit::{AuditEntry, AuditProgress, AuditStore};
@@ -110,7 +110,7 @@ impl AuditStore for SqliteStore {
     }
 
     async fn audit_entries(&self, keys: &[Address]) -> Result<Vec<AuditEntry>, StoreError> {
-        let keys = keys.to_vec();
+        let keys = distinct(keys);
         self.read_blocking(move |c| {
             let sql = entry_select!(
                 "s.brand_code = ?1 AND s.recipient_type = ?2 AND s.consent_type = ?3
@@ -118,11 +118,7 @@ impl AuditStore for SqliteStore {
             );
             let mut stmt = c.prepare_cached(sql)?;
             let mut out = Vec::new();
-            let mut seen = std::collections::HashSet::new();
             for k in keys {
-                if !seen.insert(k.clone()) {
-                    continue;
-                }
                 let p = params![
                     k.brand_code,
                     k.recipient_type.as_str(),

@@ -165,6 +165,34 @@ fn all<T>(
     Ok(rows.collect::<Result<Vec<T>, _>>()?)
 }
 
+/// A list bound as one parameter: a JSON array that the statement reads back with
+/// `json_each(?n)`. One statement whatever the list's length (an index probe per value inside
+/// SQLite), and nothing spliced into the SQL text.
+fn json_list(values: &[String]) -> Result<String, StoreError> {
+    serde_json::to_string(values).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// Each address once, in a stable order.
+fn distinct(keys: &[Address]) -> Vec<Address> {
+    let mut v = keys.to_vec();
+    v.sort_by(|a, b| {
+        (
+            a.brand_code,
+            a.recipient_type.as_str(),
+            a.consent_type.as_str(),
+            &a.recipient,
+        )
+            .cmp(&(
+                b.brand_code,
+                b.recipient_type.as_str(),
+                b.consent_type.as_str(),
+                &b.recipient,
+            ))
+    });
+    v.dedup();
+    v
+}
+
 fn count(conn: &rusqlite::Connection, sql: &str) -> Result<i64, StoreError> {
     Ok(conn.prepare_cached(sql)?.query_row([], |r| r.get(0))?)
 }
@@ -254,10 +282,7 @@ impl super::Store for SqliteStore {
         consent_type: ConsentType,
         recipients: &[String],
     ) -> Result<Vec<ConsentState>, StoreError> {
-        // The recipients travel as one JSON array (json_each): one statement, an index probe
-        // per recipient inside SQLite, nothing spliced into the SQL.
-        let list =
-            serde_json::to_string(recipients).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let list = json_list(recipients)?;
         self.read(|c| {
             all(
                 c,
@@ -417,5 +442,20 @@ mod tests {
             Some(PathBuf::from("/tmp/x.db"))
         );
         assert_eq!(db_path("sqlite::memory:"), None);
+    }
+
+    #[test]
+    fn distinct_keys_once_each() {
+        use crate::domain::{ConsentType, RecipientType};
+        let k = |r: &str| crate::domain::Address {
+            brand_code: 1,
+            recipient: r.into(),
+            recipient_type: RecipientType::Bireysel,
+            consent_type: ConsentType::Mesaj,
+        };
+        assert_eq!(
+            super::distinct(&[k("b"), k("a"), k("b")]),
+            vec![k("a"), k("b")]
+        );
     }
 }

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::queue::insert_alert;
-use super::{SqliteStore, all, rows};
+use super::{SqliteStore, all, json_list, rows};
 use crate::domain::time::to_ms;
 use crate::store::ops::OpsStore;
 use crate::store::queue::{Alert, AlertKind, Attempt};
@@ -216,10 +216,7 @@ impl OpsStore for SqliteStore {
         brand_code: i64,
         transaction_ids: &[String],
     ) -> Result<Vec<String>, StoreError> {
-        // The ids travel as one JSON array parameter, read back with json_each: one statement
-        // whatever their number, and nothing spliced into the SQL.
-        let ids = serde_json::to_string(transaction_ids)
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let ids = json_list(transaction_ids)?;
         self.read_blocking(move |c| {
             all(
                 c,

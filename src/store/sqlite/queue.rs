@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, params};
 
-use super::{SqliteStore, all, count, one, rows};
+use super::{SqliteStore, all, count, distinct, one, rows};
 use crate::domain::Address;
 use crate::domain::Status;
 use crate::domain::time::{from_ms, to_ms};
@@ -249,27 +249,6 @@ const NEWEST_KNOWN_TO_IYS: &str = "SELECT e.status FROM consent_events e
        AND (substr(e.source, 1, 4) = 'IYS_' OR e.channel = 'iys'
             OR EXISTS (SELECT 1 FROM report_jobs j WHERE j.event_id = e.id AND j.state = 'done'))
      ORDER BY e.consent_at_ms DESC, e.id DESC LIMIT 1";
-
-/// Each key once, in a stable order.
-fn distinct(keys: &[Address]) -> Vec<Address> {
-    let mut v = keys.to_vec();
-    v.sort_by(|a, b| {
-        (
-            a.brand_code,
-            a.recipient_type.as_str(),
-            a.consent_type.as_str(),
-            &a.recipient,
-        )
-            .cmp(&(
-                b.brand_code,
-                b.recipient_type.as_str(),
-                b.consent_type.as_str(),
-                &b.recipient,
-            ))
-    });
-    v.dedup();
-    v
-}
 
 #[async_trait]
 impl ReportQueue for SqliteStore {
@@ -795,23 +774,5 @@ impl ReportQueue for SqliteStore {
                 rows::alert,
             )
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn distinct_keys_once_each() {
-        use crate::domain::{ConsentType, RecipientType};
-        let k = |r: &str| crate::domain::Address {
-            brand_code: 1,
-            recipient: r.into(),
-            recipient_type: RecipientType::Bireysel,
-            consent_type: ConsentType::Mesaj,
-        };
-        assert_eq!(
-            super::distinct(&[k("b"), k("a"), k("b")]),
-            vec![k("a"), k("b")]
-        );
     }
 }

@@ -4,7 +4,7 @@
 use std::str::FromStr;
 
 use rusqlite::Row;
-use rusqlite::types::{FromSql, FromSqlError};
+use rusqlite::types::FromSqlError;
 
 use crate::domain::Address;
 use crate::domain::time::from_ms;
@@ -53,11 +53,6 @@ fn json<T: serde::de::DeserializeOwned>(row: &Row<'_>, idx: usize) -> rusqlite::
     })
 }
 
-/// Reads a value that needs no conversion (kept for symmetry in the mappers below).
-fn get<T: FromSql>(row: &Row<'_>, idx: usize) -> rusqlite::Result<T> {
-    row.get(idx)
-}
-
 /// The columns the mapper below reads, in its order; a macro so that statements can be
 /// written with `concat!` as literals.
 macro_rules! state_columns {
@@ -70,16 +65,16 @@ pub(super) use state_columns;
 
 pub(super) fn state(row: &Row<'_>) -> rusqlite::Result<ConsentState> {
     Ok(ConsentState {
-        brand_code: get(row, 0)?,
-        recipient: get(row, 1)?,
+        brand_code: row.get(0)?,
+        recipient: row.get(1)?,
         recipient_type: named(row, 2)?,
         consent_type: named(row, 3)?,
         status: named(row, 4)?,
         source: named(row, 5)?,
         channel: named(row, 6)?,
         consent_at: time(row, 7)?,
-        event_id: get(row, 8)?,
-        iys_confirmed: get::<i64>(row, 9)? != 0,
+        event_id: row.get(8)?,
+        iys_confirmed: row.get::<_, i64>(9)? != 0,
         updated_at: time(row, 10)?,
     })
 }
@@ -96,9 +91,9 @@ pub(super) use event_columns;
 
 pub(super) fn event(row: &Row<'_>) -> rusqlite::Result<StoredEvent> {
     Ok(StoredEvent {
-        id: get(row, 0)?,
-        brand_code: get(row, 1)?,
-        recipient: get(row, 2)?,
+        id: row.get(0)?,
+        brand_code: row.get(1)?,
+        recipient: row.get(2)?,
         recipient_type: named(row, 3)?,
         consent_type: named(row, 4)?,
         status: named(row, 5)?,
@@ -106,8 +101,8 @@ pub(super) fn event(row: &Row<'_>) -> rusqlite::Result<StoredEvent> {
         channel: named(row, 7)?,
         consent_at: time(row, 8)?,
         received_at: time(row, 9)?,
-        provider: get(row, 10)?,
-        provider_message_id: get(row, 11)?,
+        provider: row.get(10)?,
+        provider_message_id: row.get(11)?,
         evidence: json(row, 12)?,
     })
 }
@@ -127,11 +122,11 @@ pub(super) const JOB_WIDTH: usize = 18;
 
 pub(super) fn job(row: &Row<'_>) -> rusqlite::Result<ReportJob> {
     Ok(ReportJob {
-        id: get(row, 0)?,
-        event_id: get(row, 1)?,
+        id: row.get(0)?,
+        event_id: row.get(1)?,
         address: Address {
-            brand_code: get(row, 2)?,
-            recipient: get(row, 3)?,
+            brand_code: row.get(2)?,
+            recipient: row.get(3)?,
             recipient_type: named(row, 4)?,
             consent_type: named(row, 5)?,
         },
@@ -140,12 +135,12 @@ pub(super) fn job(row: &Row<'_>) -> rusqlite::Result<ReportJob> {
         due_at: time(row, 8)?,
         target_at: time(row, 9)?,
         deadline_at: time(row, 10)?,
-        attempts: get(row, 11)?,
-        lease_owner: get(row, 12)?,
+        attempts: row.get(11)?,
+        lease_owner: row.get(12)?,
         lease_until: opt_time(row, 13)?,
-        batch_id: get(row, 14)?,
-        transaction_id: get(row, 15)?,
-        last_error: get(row, 16)?,
+        batch_id: row.get(14)?,
+        transaction_id: row.get(15)?,
+        last_error: row.get(16)?,
         iys_date: opt_time(row, 17)?,
     })
 }
@@ -161,12 +156,12 @@ pub(super) use batch_columns;
 
 pub(super) fn batch(row: &Row<'_>) -> rusqlite::Result<IysBatch> {
     Ok(IysBatch {
-        request_id: get(row, 0)?,
-        brand_code: get(row, 1)?,
+        request_id: row.get(0)?,
+        brand_code: row.get(1)?,
         submitted_at: time(row, 2)?,
         poll_after: time(row, 3)?,
-        polls: get(row, 4)?,
-        items: get(row, 5)?,
+        polls: row.get(4)?,
+        items: row.get(5)?,
         state: parsed_by(row, 6, BatchState::parse)?,
     })
 }
@@ -182,15 +177,15 @@ pub(super) use attempt_columns;
 
 pub(super) fn attempt(row: &Row<'_>) -> rusqlite::Result<Attempt> {
     Ok(Attempt {
-        job_id: get(row, 0)?,
-        batch_id: get(row, 1)?,
-        brand_code: get(row, 2)?,
-        operation: get(row, 3)?,
-        method: get(row, 4)?,
-        path: get(row, 5)?,
-        status: get(row, 6)?,
-        code: get(row, 7)?,
-        duration_ms: get(row, 8)?,
+        job_id: row.get(0)?,
+        batch_id: row.get(1)?,
+        brand_code: row.get(2)?,
+        operation: row.get(3)?,
+        method: row.get(4)?,
+        path: row.get(5)?,
+        status: row.get(6)?,
+        code: row.get(7)?,
+        duration_ms: row.get(8)?,
         at: time(row, 9)?,
     })
 }
@@ -206,11 +201,11 @@ pub(super) use alert_columns;
 
 pub(super) fn alert(row: &Row<'_>) -> rusqlite::Result<Alert> {
     Ok(Alert {
-        id: get(row, 0)?,
-        job_id: get(row, 1)?,
+        id: row.get(0)?,
+        job_id: row.get(1)?,
         kind: parsed_by(row, 2, AlertKind::parse)?,
-        severity: get(row, 3)?,
-        detail: get(row, 4)?,
+        severity: row.get(3)?,
+        detail: row.get(4)?,
         at: time(row, 5)?,
     })
 }

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{Row, params};
 
-use super::{SqliteStore, all, one};
+use super::{SqliteStore, all, json_list, one};
 use crate::domain::time::{from_ms, to_ms};
 use crate::store::StoreError;
 use crate::store::sms::{PollCursor, ReplyOutcome, ReplyState, SmsReply, SmsStore};
@@ -116,8 +116,7 @@ impl SmsStore for SqliteStore {
         provider: &str,
         ids: &[String],
     ) -> Result<Vec<String>, StoreError> {
-        // The ids travel as one JSON array parameter (json_each): one statement per page.
-        let ids = serde_json::to_string(ids).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let ids = json_list(ids)?;
         let provider = provider.to_string();
         let mut known: Vec<String> = self
             .read_blocking(move |c| {
