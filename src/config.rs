@@ -40,6 +40,8 @@ pub struct Config {
     pub links: crate::channels::web::config::LinksConfig,
     #[serde(default)]
     pub quarantine: QuarantineConfig,
+    #[serde(default)]
+    pub console: ConsoleConfig,
     pub voice: crate::channels::voice::config::VoiceConfig,
 }
 
@@ -426,6 +428,40 @@ impl Config {
 #[serde(deny_unknown_fields, default)]
 pub struct TwilioConfig {
     pub auth_tokens: Vec<Secret>,
+}
+
+/// `[console]`: the compliance console at `/console` (users are added with `iys-relay user add`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConsoleConfig {
+    pub enabled: bool,
+    /// Hours a session lasts at most, however active.
+    pub session_hours: u32,
+    /// Minutes without a request after which a session ends.
+    pub idle_minutes: u32,
+    /// Failed sign-ins in a row that lock a user ...
+    pub max_failed_logins: u32,
+    /// ... for this many minutes.
+    pub lockout_minutes: u32,
+    /// Sign-in attempts one client IP may make per minute.
+    pub logins_per_ip_per_minute: u32,
+    /// The session cookie's `Secure` flag. Browsers keep such a cookie over HTTPS and on
+    /// localhost only; turn it off only for a plain-HTTP test host.
+    pub secure_cookie: bool,
+}
+
+impl Default for ConsoleConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            session_hours: 8,
+            idle_minutes: 30,
+            max_failed_logins: 5,
+            lockout_minutes: 15,
+            logins_per_ip_per_minute: 10,
+            secure_cookie: true,
+        }
+    }
 }
 
 /// `[quarantine]`: how much of what could not be read is kept, and for how long.

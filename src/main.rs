@@ -124,6 +124,11 @@ enum Command {
         #[arg(long)]
         errors: Option<PathBuf>,
     },
+    /// Manage the console's users (the password is read from standard input).
+    User {
+        #[command(subcommand)]
+        action: UserAction,
+    },
     /// Run the İYS simulator alone (for manual testing against `iys.mode = "live"`).
     IysSim {
         #[arg(long, default_value_t = 8089)]
@@ -138,6 +143,42 @@ enum Command {
         #[arg(long, value_enum)]
         three_day_cutoff: Option<iys_relay::sim::ThreeDayCutoff>,
     },
+}
+
+#[derive(Subcommand)]
+enum UserAction {
+    /// Add a user; the password (at least 12 characters) is read from standard input.
+    Add {
+        name: String,
+        #[arg(long, value_enum)]
+        role: RoleArg,
+    },
+    /// Set a new password (read from standard input); lifts a lockout, ends the user's sessions.
+    Passwd { name: String },
+    /// Disable a user and end its sessions.
+    Disable { name: String },
+    /// Enable a disabled user again.
+    Enable { name: String },
+    /// List the users.
+    List,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum RoleArg {
+    Viewer,
+    Operator,
+    Admin,
+}
+
+impl From<RoleArg> for iys_relay::store::console::Role {
+    fn from(r: RoleArg) -> Self {
+        use iys_relay::store::console::Role;
+        match r {
+            RoleArg::Viewer => Role::Viewer,
+            RoleArg::Operator => Role::Operator,
+            RoleArg::Admin => Role::Admin,
+        }
+    }
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -367,6 +408,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{}", ops::import::render(&r, dry_run));
             anyhow::ensure!(r.invalid == 0, "{} row(s) were not imported", r.invalid);
         }
+        Command::User { action } => user(&config, action).await?,
         Command::Deadline { .. } => unreachable!("handled above"),
     }
     Ok(())
@@ -397,6 +439,63 @@ async fn ops_ledger(config: Config) -> anyhow::Result<iys_relay::ledger::Ledger>
     let store = store::connect(config.database.url.expose(), 2).await?;
     let app = App::with_store(config, Arc::new(SystemClock), store)?;
     Ok(app.state.ledger)
+}
+
+/// The password: one line of standard input (a prompt when it is a terminal), so it stays out
+/// of the shell's history and the process list.
+fn read_password() -> anyhow::Result<String> {
+    use std::io::{BufRead, IsTerminal};
+    if std::io::stdin().is_terminal() {
+        eprint!("password (at least 12 characters): ");
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("cannot read the password from standard input")?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
+}
+
+async fn user(config: &Config, action: UserAction) -> anyhow::Result<()> {
+    use iys_relay::console::users;
+    let now = SystemClock.now();
+    if let UserAction::List = action {
+        let store = store::connect_read_only(config.database.url.expose(), 2).await?;
+        for u in store.console_users().await? {
+            println!(
+                "{:<24} {:<9} {}",
+                u.username,
+                u.role.as_str(),
+                if u.disabled { "disabled" } else { "enabled" }
+            );
+        }
+        return Ok(());
+    }
+    // Changing users writes: on SQLite that needs the database, so not while `serve` runs.
+    let store = store::connect(config.database.url.expose(), 2).await?;
+    store.migrate().await?;
+    match action {
+        UserAction::Add { name, role } => {
+            let pw = read_password()?;
+            users::add(store.as_ref(), &name, role.into(), &pw, now).await?;
+            println!("user {name} added");
+        }
+        UserAction::Passwd { name } => {
+            let pw = read_password()?;
+            users::set_password(store.as_ref(), &name, &pw, now).await?;
+            println!("password of {name} changed; its sessions ended");
+        }
+        UserAction::Disable { name } => {
+            users::set_disabled(store.as_ref(), &name, true, now).await?;
+            println!("user {name} disabled; its sessions ended");
+        }
+        UserAction::Enable { name } => {
+            users::set_disabled(store.as_ref(), &name, false, now).await?;
+            println!("user {name} enabled");
+        }
+        UserAction::List => {}
+    }
+    Ok(())
 }
 
 fn deadline(received: &str, half_days_non_business: bool) -> anyhow::Result<()> {

@@ -6,7 +6,9 @@ pub mod consents;
 pub mod credentials;
 pub mod health;
 pub mod json;
+pub mod lang;
 pub mod openapi;
+pub mod page;
 pub mod quarantine;
 pub mod ratelimit;
 pub mod request_id;
@@ -31,6 +33,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::channels::voice::routes())
         .merge(crate::channels::web::routes())
         .merge(crate::channels::iys_push::routes())
+        .merge(crate::console::routes())
         // Layers wrap every route above and the fallback: keep them last. Inside the request id
         // and its span, the error shape is outermost: it also answers the header limit, before
         // any route runs, and its body carries the id.

@@ -65,6 +65,8 @@ pub struct Limits {
     /// Per client IP on the short-link pages (GET and POST counted apart).
     pub link_get: KeyedLimiter,
     pub link_post: KeyedLimiter,
+    /// Per client IP on the console's sign-in form.
+    pub console_login: KeyedLimiter,
 }
 
 impl Limits {
@@ -80,6 +82,10 @@ impl Limits {
             ),
             link_get: KeyedLimiter::per_minute("link_get", c.links.get_per_minute),
             link_post: KeyedLimiter::per_minute("link_post", c.links.post_per_minute),
+            console_login: KeyedLimiter::per_minute(
+                "console_login",
+                c.console.logins_per_ip_per_minute,
+            ),
         }
     }
 
@@ -91,12 +97,13 @@ impl Limits {
         }
     }
 
-    fn all(&self) -> [&KeyedLimiter; 4] {
+    fn all(&self) -> [&KeyedLimiter; 5] {
         [
             &self.webhook_ip,
             &self.sms_sender,
             &self.link_get,
             &self.link_post,
+            &self.console_login,
         ]
     }
 }

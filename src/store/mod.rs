@@ -7,6 +7,7 @@
 //! they commit in slices (link mints, the reporter's claims on SQLite).
 
 pub mod audit;
+pub mod console;
 mod links;
 pub mod ops;
 mod postgres;
@@ -23,6 +24,7 @@ use serde::Serialize;
 use crate::domain::{Address, Channel, ConsentIntent, ConsentType, RecipientType, Source, Status};
 
 pub use audit::AuditStore;
+pub use console::ConsoleStore;
 pub use links::{Link, NewLink};
 pub use ops::OpsStore;
 pub use postgres::PgStore;
@@ -252,7 +254,15 @@ pub struct QuarantineItem {
 /// test that the PostgreSQL path runs the native store).
 #[async_trait]
 pub trait Store:
-    std::any::Any + ReportQueue + OpsStore + AuditStore + SmsStore + Send + Sync + 'static
+    std::any::Any
+    + ReportQueue
+    + OpsStore
+    + AuditStore
+    + SmsStore
+    + ConsoleStore
+    + Send
+    + Sync
+    + 'static
 {
     fn backend(&self) -> Backend;
     async fn migrate(&self) -> Result<(), StoreError>;

@@ -193,8 +193,13 @@ pub async fn mint(
     _caller: ApiCaller,
     ApiJson(req): ApiJson<MintRequest>,
 ) -> Result<Json<MintedLink>, ApiError> {
+    mint_one(&st, req).await.map(Json)
+}
+
+/// One link, as `POST /v1/links` and the console's test link mint it.
+pub async fn mint_one(st: &AppState, req: MintRequest) -> Result<MintedLink, ApiError> {
     let m = Minter::new(
-        &st,
+        st,
         req.brand.as_deref(),
         req.consent_type,
         req.recipient_type,
@@ -204,7 +209,6 @@ pub async fn mint(
         .map_err(|e| ApiError::unprocessable("invalid_recipient", e.to_string()))?;
     let mut out = m.mint(std::slice::from_ref(&recipient)).await?;
     out.pop()
-        .map(Json)
         .ok_or_else(|| ApiError::unavailable("the store returned no link"))
 }
 

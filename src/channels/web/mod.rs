@@ -9,7 +9,6 @@ pub mod api;
 pub mod code;
 pub mod config;
 pub mod form;
-pub mod lang;
 pub mod page;
 pub mod templates;
 

@@ -14,9 +14,9 @@ use serde_json::{Map, Value, json};
 
 use super::code;
 use super::form::{self, PostKind, Provenance, Refusal};
-use super::lang::Lang;
 use super::templates::{self, Problem};
 use crate::domain::{Channel, ConsentIntent, Evidence, Recipient, Source, Status};
+use crate::http::lang::Lang;
 use crate::http::request_meta;
 use crate::state::AppState;
 use crate::store::Link;

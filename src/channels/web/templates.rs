@@ -5,14 +5,12 @@ use std::sync::LazyLock;
 use std::time::Duration;
 
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use base64::Engine;
+use axum::response::Response;
 use maud::{DOCTYPE, Markup, PreEscaped, html};
-use sha2::{Digest, Sha256};
 
 use super::form::CONFIRM_FIELD;
-use super::lang::Lang;
 use crate::domain::ConsentType;
+use crate::http::lang::Lang;
 
 const CSS: &str = "*{box-sizing:border-box}\
 body{margin:0;font:1.0625rem/1.5 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;color:#1a1a1a;background:#f4f5f7}\
@@ -29,41 +27,11 @@ a{color:#0b5cad}\
 .note{font-size:.9375rem;color:#404040}\
 .ok{color:#0a6b2d}";
 
-/// `default-src 'none'`: nothing loads, nothing runs; only this exact stylesheet applies.
-static CSP: LazyLock<HeaderValue> = LazyLock::new(|| {
-    let hash = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(CSS.as_bytes()));
-    HeaderValue::try_from(format!(
-        "default-src 'none'; style-src 'sha256-{hash}'; form-action 'self'; \
-         frame-ancestors 'none'; base-uri 'none'"
-    ))
-    .unwrap_or(HeaderValue::from_static("default-src 'none'"))
-});
+static CSP: LazyLock<HeaderValue> = LazyLock::new(|| crate::http::page::csp_for(CSS));
 
 /// A page with the security headers every response of this channel carries.
 pub fn respond(status: StatusCode, lang: Lang, page: Markup) -> Response {
-    let mut r = (status, page).into_response();
-    let h = r.headers_mut();
-    h.insert(header::CONTENT_SECURITY_POLICY, CSP.clone());
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(header::VARY, HeaderValue::from_static("Accept-Language"));
-    h.insert(
-        "x-robots-tag",
-        HeaderValue::from_static("noindex, nofollow"),
-    );
-    h.insert(
-        header::CONTENT_LANGUAGE,
-        HeaderValue::from_static(lang.code()),
-    );
-    r
+    crate::http::page::respond(status, lang, &CSP, page)
 }
 
 fn layout(lang: Lang, title: &str, toggle: bool, body: Markup) -> Markup {

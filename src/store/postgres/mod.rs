@@ -7,6 +7,7 @@
 
 mod audit;
 mod commit_plan;
+mod console;
 mod links;
 mod ops;
 mod queue;

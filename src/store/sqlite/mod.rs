@@ -8,6 +8,7 @@
 
 mod audit;
 mod conn;
+mod console;
 mod links;
 mod migrate;
 mod ops;

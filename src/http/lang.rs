@@ -1,4 +1,5 @@
-//! Page language: Turkish unless the visitor asks for English (toggle or `Accept-Language`).
+//! Page language (the short-link pages and the console): Turkish unless the visitor asks for
+//! English (toggle or `Accept-Language`).
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lang {
