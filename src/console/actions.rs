@@ -3,11 +3,10 @@
 //! And what admins read: that log.
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
-use serde::Deserialize;
 
 use super::auth::Signed;
 use super::overview::{jobs_table, state_name};
@@ -80,18 +79,9 @@ pub fn alerts_table(lang: Lang, alerts: &[Alert], csrf: Option<&str>) -> Markup 
     }
 }
 
-#[derive(Deserialize)]
-pub struct JobsQuery {
-    state: Option<String>,
-}
-
-pub async fn jobs(
-    State(st): State<AppState>,
-    signed: Signed,
-    Query(q): Query<JobsQuery>,
-) -> Result<Response, Refused> {
+pub async fn jobs(State(st): State<AppState>, signed: Signed) -> Result<Response, Refused> {
     let lang = signed.lang;
-    let state = match q.state.as_deref().unwrap_or("failed") {
+    let state = match signed.query("state").as_deref().unwrap_or("failed") {
         "failed" => JobState::Failed,
         "expired" => JobState::Expired,
         other => {
@@ -370,19 +360,15 @@ pub async fn mint_link(
     Ok(link_form(&st, &signed, Some(shown)))
 }
 
-#[derive(Deserialize)]
-pub struct LogQuery {
-    before: Option<i64>,
-}
-
-pub async fn action_log(
-    State(st): State<AppState>,
-    signed: Signed,
-    Query(q): Query<LogQuery>,
-) -> Result<Response, Refused> {
+pub async fn action_log(State(st): State<AppState>, signed: Signed) -> Result<Response, Refused> {
     signed.require(Role::Admin)?;
     let lang = signed.lang;
-    let rows = st.ledger.store().console_actions(q.before, PAGE).await?;
+    let before = signed
+        .query("before")
+        .map(|b| b.parse::<i64>())
+        .transpose()
+        .map_err(|_| Refused::BadRequest("before: a log entry number".into()))?;
+    let rows = st.ledger.store().console_actions(before, PAGE).await?;
     let users = st.ledger.store().console_users().await?;
     let body = html! {
         h1 { (t(lang, "İşlem kaydı", "Action log")) }

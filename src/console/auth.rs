@@ -69,13 +69,16 @@ fn set_cookie(st: &AppState, name: &str, value: &str, max_age_secs: i64) -> Head
     .unwrap_or(HeaderValue::from_static(""))
 }
 
+/// The value of `name` in a query string.
+pub fn query_param(query: Option<&str>, name: &str) -> Option<String> {
+    form_urlencoded::parse(query?.as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
 /// The page language: `?lang=` first, then the remembered choice, then `Accept-Language`.
 pub fn lang_of(parts_headers: &HeaderMap, query: Option<&str>) -> Lang {
-    let explicit = query.and_then(|q| {
-        form_urlencoded::parse(q.as_bytes())
-            .find(|(k, _)| k == "lang")
-            .map(|(_, v)| v.into_owned())
-    });
+    let explicit = query_param(query, "lang");
     let remembered = cookie(parts_headers, LANG_COOKIE).map(str::to_string);
     Lang::pick(
         explicit.or(remembered).as_deref(),
@@ -202,6 +205,11 @@ impl Signed {
         &self.session.user.username
     }
 
+    /// A query parameter of this request.
+    pub fn query(&self, name: &str) -> Option<String> {
+        query_param(self.here.split_once('?').map(|(_, q)| q), name)
+    }
+
     /// Refuses a user whose role is below `role`.
     pub fn require(&self, role: Role) -> Result<(), Refused> {
         if self.role() >= role {
@@ -312,11 +320,7 @@ pub async fn login_form(
         return Err(Refused::NotFound);
     }
     let lang = lang_of(&headers, uri.query());
-    let next = uri.query().and_then(|q| {
-        form_urlencoded::parse(q.as_bytes())
-            .find(|(k, _)| k == "next")
-            .map(|(_, v)| v.into_owned())
-    });
+    let next = query_param(uri.query(), "next");
     Ok(login_page(
         &st,
         lang,
@@ -517,11 +521,7 @@ pub async fn logout(
 
 /// Remembers an explicit `?lang=` choice for the console's later pages.
 pub async fn remember_lang(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
-    let chosen = req.uri().query().and_then(|q| {
-        form_urlencoded::parse(q.as_bytes())
-            .find(|(k, _)| k == "lang")
-            .map(|(_, v)| v.into_owned())
-    });
+    let chosen = query_param(req.uri().query(), "lang");
     let mut r = next.run(req).await;
     if let Some(code) = chosen.filter(|c| c == "tr" || c == "en")
         && let Ok(v) = HeaderValue::try_from(format!(

@@ -4,11 +4,10 @@
 //! masked; operators see them whole, and can download the evidence pack.
 
 use axum::body::Bytes;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use maud::{Markup, html};
-use serde::Deserialize;
 
 use super::auth::Signed;
 use super::overview::state_name;
@@ -20,11 +19,6 @@ use crate::ledger::{MaySend, SuppressionAnswer};
 use crate::ops::export::{EventRecord, Export, export};
 use crate::state::AppState;
 use crate::store::console::Role;
-
-#[derive(Deserialize)]
-pub struct PersonQuery {
-    q: Option<String>,
-}
 
 /// How the page shows an address or free text to this user.
 struct Shown {
@@ -39,6 +33,18 @@ impl Shown {
             s.to_string()
         }
     }
+    /// The evidence as JSON text; for a viewer without the client's IP and with every address
+    /// in it masked.
+    fn evidence(&self, e: &serde_json::Value) -> String {
+        let mut e = e.clone();
+        if self.masked
+            && let Some(ip) = e.get_mut("ip")
+        {
+            *ip = serde_json::Value::String("***".into());
+        }
+        self.text(&serde_json::to_string_pretty(&e).unwrap_or_default())
+    }
+
     fn recipient(&self, r: &str) -> String {
         if !self.masked {
             r.to_string()
@@ -147,7 +153,7 @@ fn timeline(lang: Lang, st: &AppState, shown: &Shown, events: &[EventRecord]) ->
                 }
                 details {
                     summary { (t(lang, "Ham kanıt", "Raw evidence")) }
-                    pre { (shown.text(&serde_json::to_string_pretty(&e.evidence).unwrap_or_default())) }
+                    pre { (shown.evidence(&e.evidence)) }
                 }
                 @if let Some(j) = &r.job {
                     h3 { (t(lang, "İYS bildirimi", "İYS report")) }
@@ -197,13 +203,12 @@ fn search_form(lang: Lang, q: &str) -> Markup {
 pub async fn show(
     State(st): State<AppState>,
     signed: Signed,
-    Query(pq): Query<PersonQuery>,
 ) -> Result<Response, Refused> {
     let lang = signed.lang;
     let shown = Shown {
         masked: signed.role() < Role::Operator,
     };
-    let q = pq.q.unwrap_or_default();
+    let q = signed.query("q").unwrap_or_default();
     let q = q.trim();
     let title = t(lang, "Kişi ara", "Find a person");
     if q.is_empty() {

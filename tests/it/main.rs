@@ -11,6 +11,7 @@ mod web_support;
 
 mod agent_api;
 mod audit;
+mod console;
 mod crash;
 mod deploy_files;
 mod hostile_input;
