@@ -49,8 +49,32 @@ END;
 ALTER TABLE alerts ADD COLUMN acknowledged_at_ms INTEGER;
 ALTER TABLE alerts ADD COLUMN acknowledged_by TEXT;
 
--- İYS's success rate over the last 24 h reads that day's attempts by time.
-CREATE INDEX iys_attempts_at ON iys_attempts (at_ms);
+-- İYS's answers per hour (hour = at_ms / 3 600 000): the success rate over the last 24 h reads
+-- 25 rows, not the day's attempts (hundreds of thousands on a busy day). Client errors are the
+-- answers İYS's whitelist rule counts against the caller (400, 401, 403, 404, 422).
+CREATE TABLE iys_attempt_hours (
+    hour            INTEGER PRIMARY KEY,
+    calls           INTEGER NOT NULL,
+    succeeded       INTEGER NOT NULL,
+    client_errors   INTEGER NOT NULL
+) WITHOUT ROWID;
+
+INSERT INTO iys_attempt_hours (hour, calls, succeeded, client_errors)
+SELECT at_ms / 3600000, COUNT(*),
+       SUM(CASE WHEN status BETWEEN 200 AND 299 THEN 1 ELSE 0 END),
+       SUM(CASE WHEN status IN (400, 401, 403, 404, 422) THEN 1 ELSE 0 END)
+FROM iys_attempts GROUP BY 1;
+
+CREATE TRIGGER iys_attempt_hours_insert AFTER INSERT ON iys_attempts
+BEGIN
+    INSERT INTO iys_attempt_hours (hour, calls, succeeded, client_errors)
+    VALUES (NEW.at_ms / 3600000, 1,
+            CASE WHEN NEW.status BETWEEN 200 AND 299 THEN 1 ELSE 0 END,
+            CASE WHEN NEW.status IN (400, 401, 403, 404, 422) THEN 1 ELSE 0 END)
+    ON CONFLICT (hour) DO UPDATE SET calls = calls + 1,
+        succeeded = succeeded + excluded.succeeded,
+        client_errors = client_errors + excluded.client_errors;
+END;
 
 -- Movements per Istanbul day (day = days since 1970-01-01 in UTC+3: Turkey has kept that
 -- offset all year since 2016), brand, channel and word.

@@ -110,7 +110,8 @@ pub struct AcceptanceDay {
     pub jobs: i64,
 }
 
-/// İYS's answers to the calls made since a time, as its whitelist policy counts them.
+/// İYS's answers to the calls made since a time (counted by the hour: the hour `since` falls
+/// in is counted whole), as its whitelist policy counts them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct AttemptOutcomes {
     pub total: i64,

@@ -497,6 +497,28 @@ async fn the_chart_tables_follow_every_movement_and_acceptance() {
         assert_eq!(acc.len(), 1, "{db:?} {acc:?}");
         assert_eq!((acc[0].latency_bucket, acc[0].margin_bucket, acc[0].jobs), (4, 4, 1));
 
+        // İYS's answers, as its whitelist rule counts them.
+        let attempt = |status: i64| iys_relay::store::queue::Attempt {
+            job_id: Some(j.id),
+            batch_id: None,
+            brand_code: Some(700000),
+            operation: "add".into(),
+            method: "POST".into(),
+            path: "/sps/x".into(),
+            status: Some(status),
+            code: None,
+            duration_ms: 5,
+            at: later,
+        };
+        store
+            .record_attempts(&[attempt(200), attempt(422), attempt(503), attempt(200)])
+            .await
+            .unwrap();
+        let o = store.attempt_outcomes(later - Duration::hours(24)).await.unwrap();
+        assert_eq!((o.total, o.succeeded, o.client_errors), (4, 2, 1), "{db:?}");
+        let o = store.attempt_outcomes(later + Duration::hours(2)).await.unwrap();
+        assert_eq!(o.total, 0, "older hours are not counted");
+
         // The overview shows them.
         let mut b = Browser::new(&app);
         assert_eq!(b.sign_in(OPERATOR.0, OPERATOR.1).await.0, 303);

@@ -380,12 +380,11 @@ impl ConsoleStore for PgStore {
 
     async fn attempt_outcomes(&self, since: DateTime<Utc>) -> Result<AttemptOutcomes, StoreError> {
         let (total, succeeded, client_errors): (i64, i64, i64) = sqlx::query_as(
-            "SELECT COUNT(*),
-                 COUNT(*) FILTER (WHERE status BETWEEN 200 AND 299),
-                 COUNT(*) FILTER (WHERE status IN (400, 401, 403, 404, 422))
-             FROM iys_attempts WHERE at_ms >= $1",
+            "SELECT COALESCE(SUM(calls), 0)::BIGINT, COALESCE(SUM(succeeded), 0)::BIGINT,
+                 COALESCE(SUM(client_errors), 0)::BIGINT
+             FROM iys_attempt_hours WHERE hour >= $1",
         )
-        .bind(to_ms(since))
+        .bind(to_ms(since).div_euclid(3_600_000))
         .fetch_one(&self.pool)
         .await?;
         Ok(AttemptOutcomes {

@@ -335,10 +335,9 @@ impl ConsoleStore for SqliteStore {
     }
 }
 
-const ATTEMPT_OUTCOMES: &str = "SELECT COUNT(*),
-         SUM(CASE WHEN status BETWEEN 200 AND 299 THEN 1 ELSE 0 END),
-         SUM(CASE WHEN status IN (400, 401, 403, 404, 422) THEN 1 ELSE 0 END)
-     FROM iys_attempts WHERE at_ms >= ?1";
+const ATTEMPT_OUTCOMES: &str = "SELECT COALESCE(SUM(calls), 0), COALESCE(SUM(succeeded), 0),
+         COALESCE(SUM(client_errors), 0)
+     FROM iys_attempt_hours WHERE hour >= ?1";
 
 /// Ends every session of the user `id` names; `false` when there was no such user.
 fn end_sessions_of(c: &rusqlite::Connection, id: Option<i64>) -> Result<bool, StoreError> {

@@ -90,20 +90,48 @@ impl Driver {
     /// A new headless browser with a phone-sized viewport, its own empty profile, and Turkish
     /// as the preferred language.
     pub async fn session(&self, profile: &Path) -> Session {
+        self.session_with(profile, &Window::Phone, "tr-TR", None).await
+    }
+
+    /// A new headless browser with the given viewport and preferred language, saving
+    /// downloads to `downloads` when given.
+    pub async fn session_with(
+        &self,
+        profile: &Path,
+        window: &Window,
+        lang: &str,
+        downloads: Option<&Path>,
+    ) -> Session {
+        let primary = lang.split('-').next().unwrap_or(lang);
+        let mut options = json!({
+            "binary": self.chrome,
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
+                format!("--lang={lang}"),
+                format!("--user-data-dir={}", profile.display()),
+            ],
+            "prefs": {"intl.accept_languages": format!("{lang},{primary}")},
+        });
+        match window {
+            Window::Phone => {
+                options["mobileEmulation"] =
+                    json!({"deviceMetrics": {"width": 360, "height": 740, "pixelRatio": 2.0}});
+            }
+            Window::Desktop { width, height } => {
+                if let Some(args) = options["args"].as_array_mut() {
+                    args.push(json!(format!("--window-size={width},{height}")));
+                }
+            }
+        }
+        if let Some(dir) = downloads {
+            options["prefs"]["download.default_directory"] = json!(dir.display().to_string());
+            options["prefs"]["download.prompt_for_download"] = json!(false);
+        }
         let caps = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
-            "goog:chromeOptions": {
-                "binary": self.chrome,
-                "args": [
-                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                    "--no-first-run", "--disable-background-networking",
-                    "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
-                    "--lang=tr-TR",
-                    format!("--user-data-dir={}", profile.display()),
-                ],
-                "prefs": {"intl.accept_languages": "tr-TR,tr"},
-                "mobileEmulation": {"deviceMetrics": {"width": 360, "height": 740, "pixelRatio": 2.0}},
-            },
+            "goog:chromeOptions": options,
         }}});
         let v = call(
             &self.http,
@@ -154,6 +182,13 @@ pub struct Session {
 }
 
 pub struct Element(String);
+
+/// The viewport of a session.
+pub enum Window {
+    /// 360×740 at 2× (the short-link pages are opened on phones).
+    Phone,
+    Desktop { width: u32, height: u32 },
+}
 
 impl Session {
     async fn cmd(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
@@ -225,6 +260,22 @@ impl Session {
             reqwest::Method::POST,
             &format!("/element/{}/click", e.0),
             json!({}),
+        )
+        .await;
+    }
+
+    /// Types `text` into an input (after clearing it).
+    pub async fn type_into(&self, e: &Element, text: &str) {
+        self.cmd(
+            reqwest::Method::POST,
+            &format!("/element/{}/clear", e.0),
+            json!({}),
+        )
+        .await;
+        self.cmd(
+            reqwest::Method::POST,
+            &format!("/element/{}/value", e.0),
+            json!({"text": text}),
         )
         .await;
     }
