@@ -403,11 +403,7 @@ fn write_pack(
     now: DateTime<Utc>,
     out: Option<PathBuf>,
 ) -> anyhow::Result<()> {
-    let brands: Vec<(i64, String)> = config
-        .brands
-        .iter()
-        .map(|b| (b.brand_code, b.name.clone()))
-        .collect();
+    let brands = ops::pack::brand_names(&config.brands);
     let meta = ops::pack::PackMeta {
         service_version: env!("CARGO_PKG_VERSION").into(),
         generated_by: "cli".into(),

@@ -18,6 +18,7 @@ use sha2::{Digest, Sha256};
 
 use super::OpsError;
 use super::export::Export;
+use crate::domain::Brand;
 use crate::domain::time::to_iys;
 
 pub const JSON_NAME: &str = "evidence.json";
@@ -33,7 +34,7 @@ pub struct PackMeta {
     pub generated_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct EvidencePack {
     /// `iys-kanit-<recipient>-<YYYYMMDD-HHMMSS Istanbul>.zip`.
     pub file_name: String,
@@ -42,6 +43,27 @@ pub struct EvidencePack {
     pub sha256: String,
     pub json_sha256: String,
     pub pdf_sha256: String,
+}
+
+/// The hashes and the size only: the file name carries the recipient in full, and a debug
+/// print may end up in a log.
+impl std::fmt::Debug for EvidencePack {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EvidencePack")
+            .field("bytes", &self.zip.len())
+            .field("sha256", &self.sha256)
+            .field("json_sha256", &self.json_sha256)
+            .field("pdf_sha256", &self.pdf_sha256)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The configured brands as [`build`] names them: (brand code, display name).
+pub fn brand_names(brands: &[Brand]) -> Vec<(i64, String)> {
+    brands
+        .iter()
+        .map(|b| (b.brand_code, b.name.clone()))
+        .collect()
 }
 
 /// evidence.json: the export as `export --format json` prints it, under the pack's own facts.
@@ -438,6 +460,36 @@ mod tests {
         assert_eq!(pages[0].matches("Kayıt yok / No records").count(), 2);
         let v: serde_json::Value = serde_json::from_slice(file(&files, JSON_NAME)).unwrap();
         assert_eq!(v["export"]["events"], serde_json::json!([]));
+    }
+
+    #[test]
+    fn odd_values_are_printed_not_fatal() {
+        let mut x = export(1);
+        let e = &mut x.events[0].event;
+        e.provider_message_id = "x".repeat(3000);
+        e.evidence = serde_json::json!({
+            "raw": { "Body": "satır 1\nsatır\t2\r\u{0}🙂 مرحبا \u{200b}" },
+            "user_agent": "",
+            "ip": null,
+        });
+        x.events[0].job = None;
+        x.recipient = String::new();
+        let pack = build(&x, &[], &meta()).unwrap();
+        let files = unzip(&pack.zip);
+        let text = pdf_pages(file(&files, PDF_NAME)).concat();
+        assert!(
+            text.contains("Bildirim işi / Report job: yok / none"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Marka / Brand: 700000"),
+            "a brand not configured, by code"
+        );
+        assert!(
+            !text.contains("Tarayıcı / User agent"),
+            "empty evidence is left out"
+        );
+        assert!(format!("{pack:?}").contains(&pack.sha256));
     }
 
     #[test]
