@@ -451,6 +451,16 @@ mod tests {
     }
 
     #[test]
+    fn movements_are_printed_by_consent_date() {
+        let mut x = export(2);
+        // Recorded first, consented last: an import of an old paper form does the reverse.
+        x.events[0].event.consent_at = x.events[1].event.consent_at + Duration::hours(1);
+        let text = pdf_pages(&pdf::render(&x, &brands(), &meta(), "ab").unwrap()).concat();
+        let at = |id: &str| text.find(&format!("Olay no / Event id: {id}")).unwrap();
+        assert!(at("2") < at("1"), "{text}");
+    }
+
+    #[test]
     fn a_recipient_without_records_still_gets_a_pack_that_says_so() {
         let pack = build(&export(0), &brands(), &meta()).unwrap();
         let files = unzip(&pack.zip);

@@ -237,12 +237,19 @@ impl Layout<'_> {
         }
     }
 
+    /// By consent date, the order İYS applies them in (the export lists them as recorded,
+    /// and an import records old consents late).
     fn movements(&mut self, x: &Export) {
-        self.heading(&format!("Hareketler / Movements ({})", x.events.len()));
+        self.heading(&format!(
+            "Hareketler / Movements ({}) — izin tarihine göre / by consent date",
+            x.events.len()
+        ));
         if x.events.is_empty() {
             self.text(Style::Body, INDENT, NO_RECORDS);
         }
-        for (i, r) in x.events.iter().enumerate() {
+        let mut events: Vec<&EventRecord> = x.events.iter().collect();
+        events.sort_by_key(|r| (r.event.consent_at, r.event.id));
+        for (i, r) in events.into_iter().enumerate() {
             self.movement(i + 1, r);
         }
     }
