@@ -83,11 +83,17 @@ enum Command {
     /// Everything recorded for one recipient (events, evidence, jobs, İYS attempts, state).
     Export {
         recipient: String,
-        #[arg(long, value_enum, default_value = "json")]
+        #[arg(long, value_enum, default_value = "json", conflicts_with = "pack")]
         format: ExportFormat,
         /// Brand key or brand code.
         #[arg(long)]
         brand: Option<String>,
+        /// Write an evidence pack instead: a zip of evidence.json, evidence.pdf and SHA256SUMS.
+        #[arg(long)]
+        pack: bool,
+        /// Where to write the pack (default: its own file name in the current directory).
+        #[arg(long, requires = "pack")]
+        out: Option<PathBuf>,
     },
     /// Compare the ledger with İYS's daily changes file for a date (YYYY-MM-DD).
     Reconcile {
@@ -324,12 +330,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             recipient,
             format,
             brand,
+            pack,
+            out,
         } => {
             let who = iys_relay::domain::Recipient::parse(&recipient)
                 .context("the recipient is not a valid phone number or e-mail")?;
             let brand = brand.map(|b| brand_arg(&config, &b)).transpose()?;
             let store = store::connect_read_only(config.database.url.expose(), 2).await?;
-            let x = ops::export::export(store.as_ref(), &who, brand, SystemClock.now()).await?;
+            let now = SystemClock.now();
+            let x = ops::export::export(store.as_ref(), &who, brand, now).await?;
+            if pack {
+                return write_pack(&config, &x, now, out);
+            }
             match format {
                 ExportFormat::Json => println!("{}", serde_json::to_string_pretty(&x)?),
                 ExportFormat::Csv => print!("{}", ops::export::to_csv(&x)?),
@@ -424,6 +436,34 @@ fn iys_base(config: &Config, iys_url: Option<String>) -> anyhow::Result<String> 
             "iys.mode is \"simulator\": give --iys-url (e.g. a running `iys-relay iys-sim`)"
         ),
     })
+}
+
+/// `export --pack`: writes the zip and prints where, with the three hashes an operator quotes.
+fn write_pack(
+    config: &Config,
+    x: &ops::export::Export,
+    now: DateTime<Utc>,
+    out: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    let brands = ops::pack::brand_names(&config.brands);
+    let meta = ops::pack::PackMeta {
+        service_version: env!("CARGO_PKG_VERSION").into(),
+        generated_by: "cli".into(),
+        generated_at: now,
+    };
+    let p = ops::pack::build(x, &brands, &meta)?;
+    let path = out.unwrap_or_else(|| PathBuf::from(&p.file_name));
+    // The directory, not the path: the default file name carries the recipient in full.
+    std::fs::write(&path, &p.zip).with_context(|| {
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+        let dir = dir.unwrap_or(std::path::Path::new("."));
+        format!("cannot write the evidence pack in {}", dir.display())
+    })?;
+    println!("{}", path.display());
+    println!("sha256 zip            {}", p.sha256);
+    println!("sha256 {:<14} {}", ops::pack::JSON_NAME, p.json_sha256);
+    println!("sha256 {:<14} {}", ops::pack::PDF_NAME, p.pdf_sha256);
+    Ok(())
 }
 
 /// A brand named by its config key or brand code.

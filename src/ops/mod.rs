@@ -1,8 +1,9 @@
-//! The operations CLI as a library: `requeue`, `export`, `reconcile`
+//! The operations CLI as a library: `requeue`, `export` (and its evidence `pack`), `reconcile`
 //! and `import`. `main.rs` only parses arguments and prints; tests call these directly.
 
 pub mod export;
 pub mod import;
+pub mod pack;
 pub mod reconcile;
 pub mod requeue;
 
@@ -31,6 +32,9 @@ pub enum OpsError {
     Input(String),
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),
+    /// The evidence pack could not be assembled (a library refused its input).
+    #[error("evidence pack: {0}")]
+    Pack(String),
 }
 
 /// True when İYS would refuse a movement consented at `consent_at` as too old (H467): its

@@ -1,10 +1,11 @@
-//! The operations CLI (`requeue`, `export`, `reconcile`, `import`): the OpsStore contract, the
+//! The operations CLI (`requeue`, `export` and its evidence pack, `reconcile`, `import`): the
+//! OpsStore contract, the
 //! commands' library functions against the real simulator on a ManualClock, and the real
 //! binary on a SQLite file. Runs on SQLite and PostgreSQL.
 
 use std::sync::Arc;
 
-use crate::common::procs::run_cli;
+use crate::common::procs::{run_cli, run_cli_in};
 use crate::common::sim_world::SimWorld;
 use crate::common::{BRAND, PHONE, alert_kinds};
 use crate::common::{TestStore, intent};
@@ -356,6 +357,161 @@ async fn export_shows_events_evidence_jobs_and_attempts(s: TestStore) {
     assert!(other_brand.events.is_empty());
 }
 
+/// `export --pack` through the real binary on the test's own database (both backends): the
+/// zip it writes holds what it printed, checks with its own SHA256SUMS, and says the same as
+/// `export` does; a person without records still gets a pack, a bad recipient a clear error.
+async fn export_pack_from_the_binary(s: TestStore) {
+    use sha2::{Digest, Sha256};
+    use std::io::Read;
+    let sha = |b: &[u8]| hex::encode(Sha256::digest(b));
+
+    let w = SimWorld::start(s.store.clone(), "2026-03-04 10:00:00", "").await;
+    w.record("E1", PHONE, Status::Onay, Duration::seconds(5))
+        .await;
+    w.report().await;
+    w.clock.advance(Duration::minutes(1));
+    w.record("E2", PHONE, Status::Ret, Duration::seconds(5))
+        .await;
+    w.report().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cli = |args: Vec<String>| {
+        let (url, dir) = (s.url.clone(), dir.path().to_path_buf());
+        tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            run_cli_in(&dir, &url, &args)
+        })
+    };
+    let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+
+    let path = dir.path().join("pack.zip");
+    let out = cli(args(&[
+        "export",
+        PHONE,
+        "--pack",
+        "--out",
+        path.to_str().unwrap(),
+    ]))
+    .await
+    .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        !stderr.contains("1234567"),
+        "nothing logs the recipient: {stderr}"
+    );
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines[0], path.to_str().unwrap(), "{stdout}");
+    let printed = |name: &str| {
+        let line = lines
+            .iter()
+            .find(|l| l.starts_with(&format!("sha256 {name} ")));
+        line.and_then(|l| l.split_whitespace().nth(2))
+            .unwrap()
+            .to_string()
+    };
+    let zip_bytes = std::fs::read(&path).unwrap();
+    assert_eq!(printed("zip"), sha(&zip_bytes));
+
+    let mut a = zip::ZipArchive::new(std::io::Cursor::new(zip_bytes)).unwrap();
+    let mut files = std::collections::BTreeMap::new();
+    for i in 0..a.len() {
+        let mut f = a.by_index(i).unwrap();
+        let mut bytes = Vec::new();
+        f.read_to_end(&mut bytes).unwrap();
+        files.insert(f.name().unwrap().to_string(), bytes);
+    }
+    let names: Vec<&str> = files.keys().map(String::as_str).collect();
+    assert_eq!(names, ["SHA256SUMS", "evidence.json", "evidence.pdf"]);
+    let sums = String::from_utf8(files["SHA256SUMS"].clone()).unwrap();
+    for name in ["evidence.json", "evidence.pdf"] {
+        let hex = sha(&files[name]);
+        assert!(sums.contains(&format!("{hex}  {name}\n")), "{sums}");
+        assert_eq!(printed(name), hex);
+    }
+
+    let v: serde_json::Value = serde_json::from_slice(&files["evidence.json"]).unwrap();
+    assert_eq!(v["generated_by"], "cli");
+    assert_eq!(v["service_version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(v["export"]["recipient"], PHONE);
+    let events = v["export"]["events"].as_array().unwrap();
+    assert_eq!(events.len(), 2);
+    assert_eq!(events[0]["event"]["evidence"]["raw"]["MessageSid"], "E1");
+    assert_eq!(events[1]["event"]["status"], "RET");
+    assert!(
+        events
+            .iter()
+            .all(|e| !e["attempts"].as_array().unwrap().is_empty())
+    );
+
+    let pdf = &files["evidence.pdf"];
+    assert!(pdf.starts_with(b"%PDF-"));
+    let doc = lopdf::Document::load_mem(pdf).unwrap();
+    let text = doc.extract_text(&[1]).unwrap();
+    for want in [
+        format!("Kişi / Person: {PHONE}"),
+        printed("evidence.json"),
+        "Hareketler / Movements (2)".to_string(),
+        "Sayfa 1 / Page 1".to_string(),
+    ] {
+        assert!(text.contains(&want), "{want:?} not in:\n{text}");
+    }
+
+    // Someone the ledger never heard of: a pack that says so, under its default name.
+    let out = cli(args(&["export", "0532 999 00 00", "--pack"]))
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let written = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(written.starts_with("iys-kanit-905329990000-"), "{written}");
+    let mut a =
+        zip::ZipArchive::new(std::fs::File::open(dir.path().join(&written)).unwrap()).unwrap();
+    let mut pdf = Vec::new();
+    a.by_name("evidence.pdf")
+        .unwrap()
+        .read_to_end(&mut pdf)
+        .unwrap();
+    let text = lopdf::Document::load_mem(&pdf)
+        .unwrap()
+        .extract_text(&[1])
+        .unwrap();
+    assert!(text.contains("Kayıt yok / No records"), "{text}");
+
+    // Not a recipient at all: a plain error, no panic, nothing written.
+    let bad = dir.path().join("bad.zip");
+    let out = cli(args(&[
+        "export",
+        "not-a-number",
+        "--pack",
+        "--out",
+        bad.to_str().unwrap(),
+    ]))
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("not a valid phone number or e-mail"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(!bad.exists());
+    let out = cli(args(&["export", PHONE, "--pack", "--format", "csv"]))
+        .await
+        .unwrap();
+    assert!(!out.status.success(), "--pack and --format conflict");
+}
+
 // ---- reconcile -------------------------------------------------------------------------
 
 async fn reconcile_finds_and_applies_discrepancies(s: TestStore) {
@@ -554,6 +710,7 @@ mod e2e {
     app_on_both_backends!(
         requeue_failed_and_expired_jobs,
         export_shows_events_evidence_jobs_and_attempts,
+        export_pack_from_the_binary,
         reconcile_finds_and_applies_discrepancies,
         import_validates_records_and_is_idempotent
     );

@@ -247,11 +247,22 @@ pub fn server_toml(port: u16, db_url: &str) -> String {
 /// Runs one `iys-relay` command to its end on the database `db`, with JSON logs and none of
 /// the test's own configuration.
 pub fn run_cli(db: &str, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_iys-relay"))
-        .args(["--log-format", "json"])
-        .args(args)
-        .env("IYS_RELAY__DATABASE__URL", db)
-        .env_remove("IYS_RELAY_CONFIG")
+    cli(db, args).output().expect("run iys-relay")
+}
+
+/// [`run_cli`] in the working directory `dir` (for commands that write where they are run).
+pub fn run_cli_in(dir: &std::path::Path, db: &str, args: &[&str]) -> std::process::Output {
+    cli(db, args)
+        .current_dir(dir)
         .output()
         .expect("run iys-relay")
+}
+
+fn cli(db: &str, args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_iys-relay"));
+    c.args(["--log-format", "json"])
+        .args(args)
+        .env("IYS_RELAY__DATABASE__URL", db)
+        .env_remove("IYS_RELAY_CONFIG");
+    c
 }
