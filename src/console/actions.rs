@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 
 use super::auth::Signed;
-use super::overview::{jobs_table, state_name};
+use super::overview::{brand_name, jobs_table, state_name};
 use super::view::{Refused, page, respond, t, when};
 use crate::channels::web::api::{MintRequest, mint_one};
 use crate::domain::ConsentType;
@@ -116,7 +116,7 @@ pub async fn jobs(State(st): State<AppState>, signed: Signed) -> Result<Response
                                 tr {
                                     td { input type="checkbox" name="job" value=(j.id) id={ "job-" (j.id) } aria-label={ "job " (j.id) }; }
                                     td.n { (j.id) }
-                                    td { (j.address.brand_code) }
+                                    td { (brand_name(&st, j.address.brand_code)) }
                                     td { (j.address.consent_type.as_str()) }
                                     td { (when(j.deadline_at)) }
                                     td { (crate::domain::mask::text(j.last_error.as_deref().unwrap_or(""))) }
@@ -131,7 +131,7 @@ pub async fn jobs(State(st): State<AppState>, signed: Signed) -> Result<Response
                     div { button.primary type="submit" { (t(lang, "Yeniden kuyruğa al", "Requeue")) } }
                 }
             } @else {
-                (jobs_table(lang, &list))
+                (jobs_table(lang, &st, &list))
                 p.muted { (t(lang, "Yeniden kuyruğa almak için operatör yetkisi gerekir.", "Requeueing needs the operator role.")) }
             }
         }

@@ -97,16 +97,17 @@ fn client_ip(st: &AppState, parts: &Parts) -> Option<IpAddr> {
 }
 
 /// A post the browser says came from another site (or another origin) is refused outright.
+/// `Sec-Fetch-Site` decides when the browser sends it; otherwise `Origin` must name this host.
+/// (Under the pages' `Referrer-Policy: no-referrer` a browser sends `Origin: null` even for the
+/// page's own forms, so `null` alone proves nothing.)
 fn cross_site(h: &HeaderMap) -> bool {
-    let fetch_site = h.get("sec-fetch-site").and_then(|v| v.to_str().ok());
-    if matches!(fetch_site, Some("cross-site" | "same-site")) {
-        return true;
+    if let Some(site) = h.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
+        return !matches!(site, "same-origin" | "none");
     }
     let origin = h.get(header::ORIGIN).and_then(|v| v.to_str().ok());
     let host = h.get(header::HOST).and_then(|v| v.to_str().ok());
     match (origin, host) {
-        (Some("null"), _) => true,
-        (Some(o), Some(host)) => url::Url::parse(o).ok().is_none_or(|u| {
+        (Some(o), Some(host)) if o != "null" => url::Url::parse(o).ok().is_none_or(|u| {
             let port = u.port().map(|p| format!(":{p}")).unwrap_or_default();
             format!("{}{port}", u.host_str().unwrap_or("")) != host
         }),

@@ -73,6 +73,14 @@ pub fn state_name(lang: Lang, s: JobState) -> &'static str {
     }
 }
 
+/// A brand as people know it: its name (its İYS code when it is not configured any more).
+pub fn brand_name(st: &AppState, code: i64) -> String {
+    st.config
+        .brand_by_code(code)
+        .map(|b| b.name.clone())
+        .unwrap_or_else(|| code.to_string())
+}
+
 fn svg_or_nothing(drawn: Result<String, String>) -> Markup {
     match drawn {
         Ok(svg) => html! { (PreEscaped(svg)) },
@@ -83,7 +91,7 @@ fn svg_or_nothing(drawn: Result<String, String>) -> Markup {
     }
 }
 
-pub fn jobs_table(lang: Lang, jobs: &[ReportJob]) -> Markup {
+pub fn jobs_table(lang: Lang, st: &AppState, jobs: &[ReportJob]) -> Markup {
     html! {
         table {
             thead { tr {
@@ -97,7 +105,7 @@ pub fn jobs_table(lang: Lang, jobs: &[ReportJob]) -> Markup {
                     tr {
                         td.n { (j.id) }
                         td { (state_name(lang, j.state)) }
-                        td { (j.address.brand_code) }
+                        td { (brand_name(st, j.address.brand_code)) }
                         td { (j.address.consent_type.as_str()) }
                         td { (when(j.deadline_at)) }
                         td.n { (j.attempts) }
@@ -121,12 +129,9 @@ fn movements_chart(lang: Lang, st: &AppState, days: &[i64], rows: &[MovementDay]
         by_channel
             .entry(r.channel.clone())
             .or_insert_with(|| vec![0; days.len()])[i] += r.movements;
-        let brand = st
-            .config
-            .brand_by_code(r.brand_code)
-            .map(|b| b.name.clone())
-            .unwrap_or_else(|| r.brand_code.to_string());
-        by_brand.entry(brand).or_insert_with(|| vec![0; days.len()])[i] += r.movements;
+        by_brand
+            .entry(brand_name(st, r.brand_code))
+            .or_insert_with(|| vec![0; days.len()])[i] += r.movements;
     }
     let channel: Vec<(String, Vec<i64>)> = by_channel.into_iter().collect();
     let brand: Vec<(String, Vec<i64>)> = by_brand.into_iter().collect();
@@ -265,17 +270,17 @@ pub async fn show(State(st): State<AppState>, signed: Signed) -> Result<Response
         }
         section #nearest {
             h2 { (t(lang, "En yakın son günler", "Nearest deadlines")) }
-            (jobs_table(lang, &summary.nearest))
+            (jobs_table(lang, &st, &summary.nearest))
         }
         div.grid {
             section #failed {
                 h2 { (t(lang, "Başarısız işler", "Failed jobs")) }
-                (jobs_table(lang, &failed))
+                (jobs_table(lang, &st, &failed))
                 p { a href="/console/jobs?state=failed" { (t(lang, "Tümü ve yeniden kuyruğa alma", "All, and requeue")) } }
             }
             section #expired {
                 h2 { (t(lang, "Süresi geçen işler", "Expired jobs")) }
-                (jobs_table(lang, &expired))
+                (jobs_table(lang, &st, &expired))
                 p { a href="/console/jobs?state=expired" { (t(lang, "Tümü ve yeniden kuyruğa alma", "All, and requeue")) } }
             }
         }

@@ -5,8 +5,8 @@
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::Response;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 
 use super::auth::Signed;
@@ -200,10 +200,7 @@ fn search_form(lang: Lang, q: &str) -> Markup {
     }
 }
 
-pub async fn show(
-    State(st): State<AppState>,
-    signed: Signed,
-) -> Result<Response, Refused> {
+pub async fn show(State(st): State<AppState>, signed: Signed) -> Result<Response, Refused> {
     let lang = signed.lang;
     let shown = Shown {
         masked: signed.role() < Role::Operator,
@@ -287,13 +284,58 @@ pub async fn show(
     ))
 }
 
-/// `POST /console/person/pack`: the evidence pack (zip: PDF, JSON, SHA256SUMS) for one person.
+/// `POST /console/person/pack`: the evidence pack (zip: PDF, JSON, SHA256SUMS) for one person;
+/// its SHA-256 goes to the action log with who made it.
 pub async fn pack(
-    State(_st): State<AppState>,
+    State(st): State<AppState>,
     signed: Signed,
     body: Bytes,
 ) -> Result<Response, Refused> {
-    signed.form(&body)?;
+    let form = signed.form(&body)?;
     signed.require(Role::Operator)?;
-    Err(Refused::NotFound)
+    let who = Recipient::parse(form.get("q").unwrap_or(""))
+        .map_err(|e| Refused::BadRequest(e.to_string()))?;
+    let action = signed
+        .record(
+            &st,
+            "evidence_pack",
+            who.as_str(),
+            None,
+            serde_json::json!({}),
+        )
+        .await?;
+    let now = st.ledger.clock().now();
+    let x = export(st.ledger.store().as_ref(), &who, None, now).await?;
+    let built = crate::ops::pack::build(
+        &x,
+        &crate::ops::pack::brand_names(&st.config.brands),
+        &crate::ops::pack::PackMeta {
+            service_version: env!("CARGO_PKG_VERSION").into(),
+            generated_by: signed.username().to_string(),
+            generated_at: now,
+        },
+    )?;
+    signed
+        .record(
+            &st,
+            "evidence_pack_made",
+            who.as_str(),
+            None,
+            serde_json::json!({"request": action, "sha256": built.sha256, "json_sha256": built.json_sha256, "pdf_sha256": built.pdf_sha256, "file": built.file_name}),
+        )
+        .await?;
+    let mut r = built.zip.into_response();
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/zip"),
+    );
+    if let Ok(v) = HeaderValue::try_from(format!("attachment; filename=\"{}\"", built.file_name)) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    if let Ok(v) = HeaderValue::try_from(built.sha256.as_str()) {
+        h.insert("x-pack-sha256", v);
+    }
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(r)
 }

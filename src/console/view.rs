@@ -25,6 +25,8 @@ main{max-width:72rem;margin:0 auto;padding:1rem}\
 h1{font-size:1.375rem;margin:.5rem 0 1rem}\
 h2{font-size:1.125rem;margin:1.5rem 0 .5rem}\
 h3{font-size:1rem;margin:1rem 0 .25rem}\
+section>h2:first-child,section>h1:first-child,article>h3:first-child{margin-top:0}\
+article table th{width:16rem}\
 section,.card{background:#fff;border-radius:.5rem;padding:1rem;margin:0 0 1rem;box-shadow:0 1px 3px rgba(0,0,0,.12)}\
 .grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(20rem,1fr));gap:1rem}\
 table{border-collapse:collapse;width:100%;font-size:.875rem}\

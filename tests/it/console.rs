@@ -4,8 +4,8 @@
 //! day tables the charts read kept by the database itself.
 
 use chrono::Duration;
-use iys_relay::domain::time::Clock;
 use iys_relay::console::users;
+use iys_relay::domain::time::Clock;
 use iys_relay::store::console::Role;
 use iys_relay::store::queue::{Fence, JobOutcome};
 use iys_relay::store::{JobState, JobTimes, NewEvent, Store};
@@ -28,9 +28,10 @@ pub async fn console_app(db: Db) -> TestApp {
     .await;
     let store = app.state.ledger.store().as_ref();
     let now = app.clock.now();
-    for ((name, pw), role) in [OPERATOR, VIEWER, ADMIN]
-        .into_iter()
-        .zip([Role::Operator, Role::Viewer, Role::Admin])
+    for ((name, pw), role) in
+        [OPERATOR, VIEWER, ADMIN]
+            .into_iter()
+            .zip([Role::Operator, Role::Viewer, Role::Admin])
     {
         users::add(store, name, role, pw, now).await.expect("user");
     }
@@ -134,12 +135,11 @@ impl Browser {
 /// The value of the first hidden input named `name` on a page.
 pub fn hidden(page: &str, name: &str) -> String {
     let marker = format!("name=\"{name}\" value=\"");
-    let start = page.find(&marker).unwrap_or_else(|| panic!("no {name} in {page}")) + marker.len();
-    page[start..]
-        .split('"')
-        .next()
-        .expect("value")
-        .to_string()
+    let start = page
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} in {page}"))
+        + marker.len();
+    page[start..].split('"').next().expect("value").to_string()
 }
 
 /// A recorded ONAY whose report job İYS refused for good: what an operator requeues.
@@ -201,7 +201,10 @@ async fn sign_in_lockout_and_sessions() {
         assert_eq!(status, 303, "{db:?}: {page}");
         let (status, page) = b.get("/console").await;
         assert_eq!(status, 200);
-        assert!(page.contains("Genel bakış") && page.contains(OPERATOR.0), "{page}");
+        assert!(
+            page.contains("Genel bakış") && page.contains(OPERATOR.0),
+            "{page}"
+        );
 
         // Wrong password: the same answer as an unknown user; the fifth in a row locks.
         let mut v = Browser::new(&app);
@@ -301,7 +304,11 @@ async fn forged_and_cross_site_posts_are_refused_and_change_nothing() {
             .await
             .unwrap();
         assert_eq!(r.status(), 403);
-        assert_eq!(job_state(&app, job).await, JobState::Failed, "nothing changed");
+        assert_eq!(
+            job_state(&app, job).await,
+            JobState::Failed,
+            "nothing changed"
+        );
 
         // A sign-in post without the form's token (login CSRF).
         let r = client()
@@ -318,7 +325,11 @@ async fn forged_and_cross_site_posts_are_refused_and_change_nothing() {
         let r = b
             .post(
                 "/console/jobs/requeue",
-                &[("csrf", &csrf), ("job", &id), ("reason", "numara düzeltildi")],
+                &[
+                    ("csrf", &csrf),
+                    ("job", &id),
+                    ("reason", "numara düzeltildi"),
+                ],
             )
             .await;
         assert_eq!(r.status(), 200);
@@ -347,7 +358,10 @@ async fn a_viewer_reads_masked_and_cannot_act() {
 
         let (status, page) = v.get("/console/person?q=0532%20111%2000%2020").await;
         assert_eq!(status, 200);
-        assert!(!page.contains("5321110020"), "a viewer sees no full number: {page}");
+        assert!(
+            !page.contains("5321110020"),
+            "a viewer sees no full number: {page}"
+        );
         assert!(page.contains("+90532*****20"), "{page}");
         assert!(!page.contains("203.0.113.9"), "nor the IP");
         assert!(!page.contains("/console/person/pack"), "no pack button");
@@ -355,9 +369,18 @@ async fn a_viewer_reads_masked_and_cannot_act() {
         assert!(!jobs.contains("/console/jobs/requeue"), "no requeue form");
 
         for (path, form) in [
-            ("/console/jobs/requeue", vec![("job", job.to_string()), ("reason", "x".into())]),
+            (
+                "/console/jobs/requeue",
+                vec![("job", job.to_string()), ("reason", "x".into())],
+            ),
             ("/console/alerts/1/ack", vec![]),
-            ("/console/links", vec![("recipient", "+905321110020".into()), ("type", "MESAJ".into())]),
+            (
+                "/console/links",
+                vec![
+                    ("recipient", "+905321110020".into()),
+                    ("type", "MESAJ".into()),
+                ],
+            ),
             ("/console/person/pack", vec![("q", "+905321110020".into())]),
         ] {
             let mut f: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
@@ -365,14 +388,21 @@ async fn a_viewer_reads_masked_and_cannot_act() {
             let r = v.post(path, &f).await;
             assert_eq!(r.status(), 403, "{db:?} {path}");
         }
-        assert_eq!(v.get("/console/actions").await.0, 403, "the log is for admins");
+        assert_eq!(
+            v.get("/console/actions").await.0,
+            403,
+            "the log is for admins"
+        );
         assert_eq!(job_state(&app, job).await, JobState::Failed);
 
         // The operator sees the same person whole.
         let mut o = Browser::new(&app);
         assert_eq!(o.sign_in(OPERATOR.0, OPERATOR.1).await.0, 303);
         let (_, page) = o.get("/console/person?q=5321110020").await;
-        assert!(page.contains("+905321110020") && page.contains("203.0.113.9"), "{page}");
+        assert!(
+            page.contains("+905321110020") && page.contains("203.0.113.9"),
+            "{page}"
+        );
         let mut a = Browser::new(&app);
         assert_eq!(a.sign_in(ADMIN.0, ADMIN.1).await.0, 303);
         let (status, page) = a.get("/console/actions").await;
@@ -401,11 +431,23 @@ async fn bad_input_gets_a_page_and_a_4xx_never_a_5xx() {
         let long = "x".repeat(600);
         for (path, form) in [
             ("/console/jobs/requeue", vec![("reason", "r")]),
-            ("/console/jobs/requeue", vec![("job", "abc"), ("reason", "r")]),
+            (
+                "/console/jobs/requeue",
+                vec![("job", "abc"), ("reason", "r")],
+            ),
             ("/console/jobs/requeue", vec![("job", "1")]),
-            ("/console/jobs/requeue", vec![("job", "1"), ("reason", long.as_str())]),
-            ("/console/links", vec![("recipient", "+905321110030"), ("type", "FAKS")]),
-            ("/console/links", vec![("recipient", "hello"), ("type", "MESAJ")]),
+            (
+                "/console/jobs/requeue",
+                vec![("job", "1"), ("reason", long.as_str())],
+            ),
+            (
+                "/console/links",
+                vec![("recipient", "+905321110030"), ("type", "FAKS")],
+            ),
+            (
+                "/console/links",
+                vec![("recipient", "hello"), ("type", "MESAJ")],
+            ),
             ("/console/person/pack", vec![("q", "hello")]),
             ("/console/alerts/abc/ack", vec![]),
             ("/console/alerts/999999/ack", vec![]),
@@ -415,12 +457,18 @@ async fn bad_input_gets_a_page_and_a_4xx_never_a_5xx() {
             let r = b.post(path, &f).await;
             let status = r.status().as_u16();
             let ct = r.headers()["content-type"].to_str().unwrap().to_string();
-            assert!((400..500).contains(&status), "{db:?} {path} {form:?}: {status}");
+            assert!(
+                (400..500).contains(&status),
+                "{db:?} {path} {form:?}: {status}"
+            );
             assert!(ct.starts_with("text/html"), "{path}: a page, not {ct}");
         }
         // A requeue of a job that is not failed or expired is refused with a reason, not an error.
         let r = b
-            .post("/console/jobs/requeue", &[("csrf", &csrf), ("job", "999999"), ("reason", "r")])
+            .post(
+                "/console/jobs/requeue",
+                &[("csrf", &csrf), ("job", "999999"), ("reason", "r")],
+            )
             .await;
         assert_eq!(r.status(), 200);
         assert!(r.text().await.unwrap().contains("reddedildi"));
@@ -443,7 +491,13 @@ async fn the_action_log_is_append_only() {
             let r = sqlx::query(sql).execute(&mut conn).await;
             assert!(r.is_err(), "{db:?}: {sql} must fail");
         }
-        let log = app.state.ledger.store().console_actions(None, 10).await.unwrap();
+        let log = app
+            .state
+            .ledger
+            .store()
+            .console_actions(None, 10)
+            .await
+            .unwrap();
         assert_eq!(log.len(), 3, "the three user_add entries stay");
     }
 }
@@ -462,7 +516,12 @@ async fn the_chart_tables_follow_every_movement_and_acceptance() {
         };
         let evs: Vec<NewEvent> = (0..3)
             .map(|n| NewEvent {
-                intent: intent(&format!("c-{n}"), &format!("+90532111005{n}"), Status::Ret, now),
+                intent: intent(
+                    &format!("c-{n}"),
+                    &format!("+90532111005{n}"),
+                    Status::Ret,
+                    now,
+                ),
                 received_at: now,
                 report: Some(times),
             })
@@ -473,7 +532,11 @@ async fn the_chart_tables_follow_every_movement_and_acceptance() {
         let total: i64 = days.iter().map(|d| d.movements).sum();
         assert_eq!(total, 4, "{db:?} {days:?}");
         assert!(days.iter().all(|d| d.day == day && d.channel == "sms"));
-        let ret: i64 = days.iter().filter(|d| d.status == "RET").map(|d| d.movements).sum();
+        let ret: i64 = days
+            .iter()
+            .filter(|d| d.status == "RET")
+            .map(|d| d.movements)
+            .sum();
         assert_eq!(ret, 3);
 
         // Accepted 2 h after receipt with 70 h of its deadline left: buckets 4 (1–6 h) and 4
@@ -495,7 +558,10 @@ async fn the_chart_tables_follow_every_movement_and_acceptance() {
         assert!(store.finish_job(j.id, &fence, &done, later).await.unwrap());
         let acc = store.acceptance_days(day - 1).await.unwrap();
         assert_eq!(acc.len(), 1, "{db:?} {acc:?}");
-        assert_eq!((acc[0].latency_bucket, acc[0].margin_bucket, acc[0].jobs), (4, 4, 1));
+        assert_eq!(
+            (acc[0].latency_bucket, acc[0].margin_bucket, acc[0].jobs),
+            (4, 4, 1)
+        );
 
         // İYS's answers, as its whitelist rule counts them.
         let attempt = |status: i64| iys_relay::store::queue::Attempt {
@@ -514,9 +580,15 @@ async fn the_chart_tables_follow_every_movement_and_acceptance() {
             .record_attempts(&[attempt(200), attempt(422), attempt(503), attempt(200)])
             .await
             .unwrap();
-        let o = store.attempt_outcomes(later - Duration::hours(24)).await.unwrap();
+        let o = store
+            .attempt_outcomes(later - Duration::hours(24))
+            .await
+            .unwrap();
         assert_eq!((o.total, o.succeeded, o.client_errors), (4, 2, 1), "{db:?}");
-        let o = store.attempt_outcomes(later + Duration::hours(2)).await.unwrap();
+        let o = store
+            .attempt_outcomes(later + Duration::hours(2))
+            .await
+            .unwrap();
         assert_eq!(o.total, 0, "older hours are not counted");
 
         // The overview shows them.

@@ -52,13 +52,15 @@ async fn sign_in(s: &Session, user: &str, password: &str) {
     s.type_into(&u, user).await;
     let p = s.find("#password").await;
     s.type_into(&p, password).await;
-    s.click(&s.find("form button[type=submit]").await).await;
+    s.click_and_wait(&s.find("form button[type=submit]").await)
+        .await;
 }
 
 async fn search(s: &Session, query: &str) {
     let q = s.find("#q").await;
     s.type_into(&q, query).await;
-    s.click(&s.find("form[role=search] button").await).await;
+    s.click_and_wait(&s.find("form[role=search] button").await)
+        .await;
 }
 
 /// Waits (by polling the download directory, not by sleeping a fixed time) for one finished file.
@@ -89,24 +91,22 @@ async fn a_compliance_officer_signs_in_finds_a_person_requeues_and_exports_the_p
         let app = console_app(db).await;
         let store = app.state.ledger.store().clone();
         let job = failed_job(store.as_ref(), "b1", PERSON).await;
+        let base = app.base.clone();
         let dir = shots(db);
         let profile = tempfile::tempdir().expect("profile");
         let downloads = tempfile::tempdir().expect("downloads");
         let window = Window::Desktop {
             width: 1280,
-            height: 1000,
+            height: 1400,
         };
         let s = driver
             .session_with(profile.path(), &window, "tr-TR", Some(downloads.path()))
             .await;
 
         // Not signed in: the sign-in page, in Turkish.
-        s.goto(&format!("{}/console", app.base)).await;
+        s.goto(&format!("{}/console", base)).await;
         assert_eq!(s.attr("html", "lang").await.as_deref(), Some("tr"));
-        assert_eq!(
-            s.text(&s.find("h1").await).await,
-            "Uyum konsolu: giriş"
-        );
+        assert_eq!(s.text(&s.find("h1").await).await, "Uyum konsolu: giriş");
         shot(&s, &dir, "1-sign-in.png").await;
 
         // A wrong password: said so, in red; then the viewer's account locks on the fifth.
@@ -114,7 +114,10 @@ async fn a_compliance_officer_signs_in_finds_a_person_requeues_and_exports_the_p
         let msg = s.text(&s.find("p.msg.err").await).await;
         assert_eq!(msg, "Kullanıcı adı veya parola yanlış.");
         let wrong = shot(&s, &dir, "2-wrong-password.png").await;
-        assert!(pixels_of(&wrong, ERROR_PINK) > 1_000, "the error is shown in red");
+        assert!(
+            pixels_of(&wrong, ERROR_PINK) > 1_000,
+            "the error is shown in red"
+        );
         for _ in 0..4 {
             sign_in(&s, VIEWER.0, "yanlış-parola-1234").await;
         }
@@ -133,31 +136,39 @@ async fn a_compliance_officer_signs_in_finds_a_person_requeues_and_exports_the_p
 
         // A person, written the Turkish way: RET nowhere yet, the ONAY not in İYS (its job
         // failed), so "may we send?" is no.
-        s.goto(&format!("{}/console/person", app.base)).await;
+        s.goto(&format!("{}/console/person", base)).await;
         search(&s, "0532 111 00 01").await;
         assert_eq!(s.text(&s.find("#who").await).await, PERSON);
         let words = s.text(&s.find("#words").await).await;
         assert!(words.contains("ONAY") && words.contains("HAYIR"), "{words}");
         assert!(words.contains("onay İYS'ye henüz kaydedilmedi"), "{words}");
         let timeline = s.text(&s.find("#timeline").await).await;
-        assert!(timeline.contains("Hareketler (1)") && timeline.contains("H121"), "{timeline}");
+        assert!(
+            timeline.contains("Hareketler (1)") && timeline.contains("H121"),
+            "{timeline}"
+        );
         shot(&s, &dir, "5-person-tr.png").await;
 
         // The same person in English, written another way.
-        s.click(&s.find("header a[hreflang=en]").await).await;
+        s.click_and_wait(&s.find("header a[hreflang=en]").await)
+            .await;
         assert_eq!(s.attr("html", "lang").await.as_deref(), Some("en"));
         search(&s, "+90 (532) 111 00 01").await;
         assert_eq!(s.text(&s.find("h1").await).await, "Find a person");
         let words = s.text(&s.find("#words").await).await;
-        assert!(words.contains("May we send?") && words.contains("NO"), "{words}");
+        assert!(
+            words.contains("May we send?") && words.contains("NO"),
+            "{words}"
+        );
         shot(&s, &dir, "6-person-en.png").await;
 
         // Requeue the failed job with a reason (the language choice is remembered).
-        s.goto(&format!("{}/console/jobs?state=failed", app.base)).await;
+        s.goto(&format!("{}/console/jobs?state=failed", base)).await;
         s.click(&s.find(&format!("#job-{job}")).await).await;
         let reason = s.find("#reason").await;
-        s.type_into(&reason, "numara düzeltildi, İYS'ye yeniden").await;
-        s.click(&s.find("form button.primary").await).await;
+        s.type_into(&reason, "numara düzeltildi, İYS'ye yeniden")
+            .await;
+        s.click_and_wait(&s.find("form button.primary").await).await;
         let row = s.text(&s.find("tr.requeued").await).await;
         assert!(row.contains("requeued"), "{row}");
         shot(&s, &dir, "7-requeued.png").await;
@@ -165,11 +176,14 @@ async fn a_compliance_officer_signs_in_finds_a_person_requeues_and_exports_the_p
         assert_eq!(j[0].state, JobState::Pending);
         let log = store.console_actions(None, 50).await.unwrap();
         let entry = log.iter().find(|a| a.action == "requeue").expect("logged");
-        assert_eq!(entry.reason.as_deref(), Some("numara düzeltildi, İYS'ye yeniden"));
+        assert_eq!(
+            entry.reason.as_deref(),
+            Some("numara düzeltildi, İYS'ye yeniden")
+        );
 
         // The evidence pack: one button; the zip holds the PDF, the JSON and their sums, and
         // its own SHA-256 is in the action log.
-        s.goto(&format!("{}/console/person?q=%2B905321110001", app.base))
+        s.goto(&format!("{}/console/person?q=%2B905321110001", base))
             .await;
         s.click(&s.find("#pack").await).await;
         let zip_path = downloaded(downloads.path()).await;
@@ -195,13 +209,25 @@ async fn a_compliance_officer_signs_in_finds_a_person_requeues_and_exports_the_p
         let json = read("evidence.json");
         let pdf = read("evidence.pdf");
         let sums = String::from_utf8(read("SHA256SUMS")).expect("utf-8");
-        assert!(sums.contains(&format!("{}  evidence.json", hex::encode(Sha256::digest(&json)))), "{sums}");
-        assert!(sums.contains(&format!("{}  evidence.pdf", hex::encode(Sha256::digest(&pdf)))), "{sums}");
+        assert!(
+            sums.contains(&format!(
+                "{}  evidence.json",
+                hex::encode(Sha256::digest(&json))
+            )),
+            "{sums}"
+        );
+        assert!(
+            sums.contains(&format!(
+                "{}  evidence.pdf",
+                hex::encode(Sha256::digest(&pdf))
+            )),
+            "{sums}"
+        );
         assert!(pdf.starts_with(b"%PDF-"));
         let v: serde_json::Value = serde_json::from_slice(&json).expect("json");
-        assert_eq!(v["recipient"], PERSON, "{v}");
+        assert_eq!(v["export"]["recipient"], PERSON, "{v}");
         assert_eq!(v["generated_by"], OPERATOR.0, "{v}");
-        let events = v["events"].as_array().expect("events");
+        let events = v["export"]["events"].as_array().expect("events");
         assert_eq!(events.len(), 1);
         assert_eq!(events[0]["job"]["id"], job);
         s.quit().await;

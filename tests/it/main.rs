@@ -12,6 +12,7 @@ mod web_support;
 mod agent_api;
 mod audit;
 mod console;
+mod console_browser;
 mod crash;
 mod deploy_files;
 mod hostile_input;

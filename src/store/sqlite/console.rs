@@ -320,18 +320,16 @@ impl ConsoleStore for SqliteStore {
     }
 
     async fn attempt_outcomes(&self, since: DateTime<Utc>) -> Result<AttemptOutcomes, StoreError> {
-        let since = to_ms(since);
-        self.read_blocking(move |c| {
-            Ok(c.prepare_cached(ATTEMPT_OUTCOMES)?
-                .query_row([since], |r| {
-                    Ok(AttemptOutcomes {
-                        total: r.get(0)?,
-                        succeeded: r.get::<_, Option<i64>>(1)?.unwrap_or(0),
-                        client_errors: r.get::<_, Option<i64>>(2)?.unwrap_or(0),
-                    })
-                })?)
+        let hour = to_ms(since).div_euclid(3_600_000);
+        self.read(|c| {
+            Ok(c.prepare_cached(ATTEMPT_OUTCOMES)?.query_row([hour], |r| {
+                Ok(AttemptOutcomes {
+                    total: r.get(0)?,
+                    succeeded: r.get(1)?,
+                    client_errors: r.get(2)?,
+                })
+            })?)
         })
-        .await
     }
 }
 

@@ -90,7 +90,8 @@ impl Driver {
     /// A new headless browser with a phone-sized viewport, its own empty profile, and Turkish
     /// as the preferred language.
     pub async fn session(&self, profile: &Path) -> Session {
-        self.session_with(profile, &Window::Phone, "tr-TR", None).await
+        self.session_with(profile, &Window::Phone, "tr-TR", None)
+            .await
     }
 
     /// A new headless browser with the given viewport and preferred language, saving
@@ -187,7 +188,10 @@ pub struct Element(String);
 pub enum Window {
     /// 360×740 at 2× (the short-link pages are opened on phones).
     Phone,
-    Desktop { width: u32, height: u32 },
+    Desktop {
+        width: u32,
+        height: u32,
+    },
 }
 
 impl Session {
@@ -262,6 +266,26 @@ impl Session {
             json!({}),
         )
         .await;
+    }
+
+    /// Clicks `e` and waits until the page it was on has been replaced (a form post, a link):
+    /// a look-up right after a click could otherwise find the old page's elements.
+    pub async fn click_and_wait(&self, e: &Element) {
+        let old = self.find("html").await;
+        self.click(e).await;
+        for _ in 0..400 {
+            let r = self
+                .http
+                .get(format!("{}/element/{}/name", self.base, old.0))
+                .send()
+                .await
+                .expect("webdriver");
+            if r.status() == reqwest::StatusCode::NOT_FOUND {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        panic!("the page did not change after the click");
     }
 
     /// Types `text` into an input (after clearing it).
