@@ -113,6 +113,10 @@ enum Command {
         /// Carry the decisions out (record İYS's newer records, re-report the ledger's).
         #[arg(long)]
         repair: bool,
+        /// Only print what the running service's audit last found (read-only: works beside a
+        /// running `serve`, asks İYS nothing).
+        #[arg(long, conflicts_with_all = ["repair", "iys_url"])]
+        last: bool,
         /// İYS base URL to use instead of the configured one (e.g. a running `iys-sim`).
         #[arg(long)]
         iys_url: Option<String>,
@@ -366,7 +370,35 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{}", ops::reconcile::render(&r));
             anyhow::ensure!(r.remaining() == 0, "{} discrepancies remain", r.remaining());
         }
-        Command::Audit { repair, iys_url } => {
+        Command::Audit { last: true, .. } => {
+            let store = store::connect_read_only(config.database.url.expose(), 2).await?;
+            let p = store.audit_progress().await?;
+            let at = |t: Option<DateTime<Utc>>| {
+                t.map(|t| t.with_timezone(&Istanbul).to_rfc3339())
+                    .unwrap_or_else(|| "never".into())
+            };
+            println!("last full sweep started  {}", at(p.sweep_started_at));
+            println!("last full sweep finished {}", at(p.sweep_finished_at));
+            println!("divergences it left      {}", p.sweep_divergent);
+            let open: Vec<_> = store
+                .open_alerts(1000)
+                .await?
+                .into_iter()
+                .filter(|a| a.kind == iys_relay::store::queue::AlertKind::AuditDivergence)
+                .collect();
+            println!("open divergence alerts   {}", open.len());
+            for a in &open {
+                println!(
+                    "  job {:>8}  {}  {}",
+                    a.job_id,
+                    a.at.with_timezone(&Istanbul).to_rfc3339(),
+                    iys_relay::domain::mask::text(&a.detail)
+                );
+            }
+        }
+        Command::Audit {
+            repair, iys_url, ..
+        } => {
             let base = iys_base(&config, iys_url)?;
             let store = store::connect(config.database.url.expose(), 2).await?;
             let mut app = App::with_store(config, Arc::new(SystemClock), store)?;

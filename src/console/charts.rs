@@ -5,7 +5,9 @@
 use plotters::coord::ranged1d::SegmentValue;
 use plotters::prelude::*;
 
-const SIZE: (u32, u32) = (640, 260);
+const SIZE: (u32, u32) = (640, 280);
+/// Labels at the chart's own scale; the page shows it at about 500 px wide.
+const FONT: (&str, u32) = ("sans-serif", 15);
 
 /// Why a chart could not be drawn (the page then shows only its table).
 type Drawn = Result<String, String>;
@@ -29,13 +31,15 @@ pub fn lines(x_labels: &[String], series: &[(String, Vec<i64>)], y_desc: &str) -
         let last = (x_labels.len() as i32 - 1).max(1);
         let mut chart = ChartBuilder::on(&root)
             .margin(12)
-            .x_label_area_size(28)
-            .y_label_area_size(48)
+            .x_label_area_size(32)
+            .y_label_area_size(56)
             .build_cartesian_2d(0..last, 0..max + max / 10 + 1)
             .map_err(fail)?;
         chart
             .configure_mesh()
             .x_labels(8)
+            .label_style(FONT)
+            .axis_desc_style(FONT)
             .x_label_formatter(&|i| {
                 x_labels
                     .get(usize::try_from(*i).unwrap_or(usize::MAX))
@@ -61,6 +65,7 @@ pub fn lines(x_labels: &[String], series: &[(String, Vec<i64>)], y_desc: &str) -
         chart
             .configure_series_labels()
             .position(SeriesLabelPosition::UpperLeft)
+            .label_font(FONT)
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK.mix(0.3))
             .draw()
@@ -80,14 +85,16 @@ pub fn bars(labels: &[&str], values: &[i64], y_desc: &str) -> Drawn {
         let n = labels.len() as i32;
         let mut chart = ChartBuilder::on(&root)
             .margin(12)
-            .x_label_area_size(28)
-            .y_label_area_size(48)
+            .x_label_area_size(32)
+            .y_label_area_size(56)
             .build_cartesian_2d((0..n - 1).into_segmented(), 0..max + max / 10 + 1)
             .map_err(fail)?;
         chart
             .configure_mesh()
             .disable_x_mesh()
             .x_labels(labels.len())
+            .label_style(FONT)
+            .axis_desc_style(FONT)
             .x_label_formatter(&|v| match v {
                 SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => labels
                     .get(usize::try_from(*i).unwrap_or(usize::MAX))

@@ -81,6 +81,15 @@ pub fn brand_name(st: &AppState, code: i64) -> String {
         .unwrap_or_else(|| code.to_string())
 }
 
+/// A share as each language writes it: `%97,5` in Turkish, `97.5 %` in English.
+fn percent(lang: Lang, share: f64) -> String {
+    let n = format!("{:.1}", share * 100.0);
+    match lang {
+        Lang::Tr => format!("%{}", n.replace('.', ",")),
+        Lang::En => format!("{n} %"),
+    }
+}
+
 fn svg_or_nothing(drawn: Result<String, String>) -> Markup {
     match drawn {
         Ok(svg) => html! { (PreEscaped(svg)) },
@@ -243,7 +252,7 @@ pub async fn show(State(st): State<AppState>, signed: Signed) -> Result<Response
                 @match rate {
                     Some(r) => {
                         p {
-                            span.badge.(if at_risk { "err" } else { "ok" }) { (format!("%{:.1}", r * 100.0)) }
+                            span.badge.(if at_risk { "err" } else { "ok" }) { (percent(lang, r)) }
                             " " (t(lang, "eşik %70", "threshold 70 %"))
                         }
                     }

@@ -819,6 +819,19 @@ async fn read_only_commands_work_while_serve_holds_sqlite() {
         String::from_utf8_lossy(&out.stderr)
     );
 
+    for args in [&["audit", "--last"][..], &["user", "list"]] {
+        let out = run_cli(&db, args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert!(
+        String::from_utf8_lossy(&run_cli(&db, &["audit", "--last"]).stdout)
+            .contains("last full sweep finished never")
+    );
+
     let out = run_cli(&db, &["requeue", "--all-failed"]);
     assert!(!out.status.success());
     assert!(
