@@ -448,6 +448,9 @@ pub struct ConsoleConfig {
     /// The session cookie's `Secure` flag. Browsers keep such a cookie over HTTPS and on
     /// localhost only; turn it off only for a plain-HTTP test host.
     pub secure_cookie: bool,
+    /// Single sign-on: a header naming the user the reverse proxy authenticated (e.g.
+    /// `X-Forwarded-User`). Read only when `server.trusted_proxy` is on; empty = off.
+    pub trusted_user_header: String,
 }
 
 impl Default for ConsoleConfig {
@@ -460,6 +463,7 @@ impl Default for ConsoleConfig {
             lockout_minutes: 15,
             logins_per_ip_per_minute: 10,
             secure_cookie: true,
+            trusted_user_header: String::new(),
         }
     }
 }

@@ -170,19 +170,28 @@ impl FromRequestParts<AppState> for Signed {
             "/console".into()
         };
         let sign_in = || Refused::SignIn { next: back.clone() };
-        let token = cookie(&parts.headers, SESSION_COOKIE).ok_or_else(sign_in)?;
-        let hash = token_hash(token);
         let store = st.ledger.store();
         let now = st.ledger.clock().now();
-        let session = store
-            .console_session(&hash, now)
-            .await?
-            .ok_or_else(sign_in)?;
         let idle = Duration::minutes(i64::from(st.config.console.idle_minutes));
-        if now - session.last_seen > idle {
-            store.end_session(&hash).await?;
-            return Err(sign_in());
-        }
+        let (hash, session) = match proxy_user(st, &parts.headers) {
+            Some(name) => {
+                let ip = client_ip(st, parts);
+                single_sign_on(st, &name, ip, idle).await?
+            }
+            None => {
+                let token = cookie(&parts.headers, SESSION_COOKIE).ok_or_else(sign_in)?;
+                let hash = token_hash(token);
+                let session = store
+                    .console_session(&hash, now)
+                    .await?
+                    .ok_or_else(sign_in)?;
+                if now - session.last_seen > idle {
+                    store.end_session(&hash).await?;
+                    return Err(sign_in());
+                }
+                (hash, session)
+            }
+        };
         if (now - session.last_seen).num_seconds() >= TOUCH_EVERY_SECS {
             store.touch_session(&hash, now).await?;
         }
@@ -195,6 +204,80 @@ impl FromRequestParts<AppState> for Signed {
             headers: parts.headers.clone(),
         })
     }
+}
+
+/// The user a trusted reverse proxy says it authenticated (single sign-on), when
+/// `console.trusted_user_header` names a header and `server.trusted_proxy` is on.
+fn proxy_user(st: &AppState, h: &HeaderMap) -> Option<String> {
+    let header = st.config.console.trusted_user_header.trim();
+    if header.is_empty() || !st.config.server.trusted_proxy {
+        return None;
+    }
+    h.get(header)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_string)
+}
+
+/// The session of a user the proxy signed in: one database row per user, keyed `sso:<name>`
+/// (never a hex digest, so no cookie can name it), opened on the first request, with the same
+/// expiry rules and its own CSRF token. The user must exist here and be enabled: the proxy
+/// says who, the console's own table says what they may do.
+async fn single_sign_on(
+    st: &AppState,
+    name: &str,
+    ip: Option<IpAddr>,
+    idle: Duration,
+) -> Result<(String, ConsoleSession), Refused> {
+    let store = st.ledger.store();
+    let now = st.ledger.clock().now();
+    let key = format!("sso:{name}");
+    if let Some(s) = store.console_session(&key, now).await? {
+        if now - s.last_seen <= idle {
+            return Ok((key, s));
+        }
+        store.end_session(&key).await?;
+    }
+    let user = match store.console_user(name).await? {
+        Some(u) if !u.disabled => u,
+        _ => {
+            log_sign_in(
+                st,
+                name,
+                "login_refused",
+                ip,
+                serde_json::json!({"why": "proxy user unknown or disabled"}),
+            )
+            .await?;
+            return Err(Refused::Forbidden);
+        }
+    };
+    store
+        .login_succeeded(
+            &NewSession {
+                token_hash: key.clone(),
+                user_id: user.id,
+                csrf_token: random_token(),
+                expires_at: now
+                    + Duration::hours(i64::from(st.config.console.session_hours.max(1))),
+            },
+            now,
+        )
+        .await?;
+    log_sign_in(
+        st,
+        name,
+        "login",
+        ip,
+        serde_json::json!({"via": "proxy header"}),
+    )
+    .await?;
+    let s = store
+        .console_session(&key, now)
+        .await?
+        .ok_or(Refused::Unavailable)?;
+    Ok((key, s))
 }
 
 impl Signed {

@@ -20,10 +20,18 @@ pub const ADMIN: (&str, &str) = ("yonetici", "yöneticinin-parolası-3");
 
 /// The service with the console's users, and no reporter (the tests move jobs themselves).
 pub async fn console_app(db: Db) -> TestApp {
+    console_app_with(db, |_| {}).await
+}
+
+pub async fn console_app_with(
+    db: Db,
+    tweak: impl FnOnce(&mut iys_relay::config::Config),
+) -> TestApp {
     let app = spawn(db, |c| {
         c.reporter.enabled = false;
         // The tests sign in many times from one address; the limit has a test of its own.
         c.console.logins_per_ip_per_minute = 10_000;
+        tweak(c);
     })
     .await;
     let store = app.state.ledger.store().as_ref();
@@ -611,4 +619,60 @@ async fn sign_in_attempts_are_rate_limited_per_ip() {
     let (status, page) = b.sign_in("nobody", "whatever-password").await;
     assert_eq!(status, 429, "{page}");
     assert!(page.contains("Çok fazla deneme"), "{page}");
+}
+
+#[tokio::test]
+async fn a_trusted_proxy_header_signs_in_known_users_only() {
+    for db in backends() {
+        let app = console_app_with(db, |c| {
+            c.server.trusted_proxy = true;
+            c.console.trusted_user_header = "X-Forwarded-User".into();
+        })
+        .await;
+        let get = |user: Option<&str>, cookie: Option<&str>| {
+            let mut r = client().get(format!("{}/console", app.base));
+            if let Some(u) = user {
+                r = r.header("x-forwarded-user", u);
+            }
+            if let Some(c) = cookie {
+                r = r.header("cookie", c);
+            }
+            r.send()
+        };
+        let r = get(Some(OPERATOR.0), None).await.unwrap();
+        assert_eq!(r.status(), 200, "{db:?}");
+        assert!(r.text().await.unwrap().contains(OPERATOR.0));
+        assert_eq!(get(Some("stranger"), None).await.unwrap().status(), 403);
+        assert_eq!(
+            get(None, None).await.unwrap().status(),
+            303,
+            "no header: sign in"
+        );
+        // The proxy's session row cannot be named by a cookie.
+        let forged = format!("iys_console=sso:{}", OPERATOR.0);
+        assert_eq!(get(None, Some(&forged)).await.unwrap().status(), 303);
+        let log = app
+            .state
+            .ledger
+            .store()
+            .console_actions(None, 20)
+            .await
+            .unwrap();
+        assert!(
+            log.iter()
+                .any(|a| a.action == "login" && a.detail["via"] == "proxy header")
+        );
+    }
+    // Without server.trusted_proxy the header is ignored.
+    let app = console_app_with(Db::Sqlite, |c| {
+        c.console.trusted_user_header = "X-Forwarded-User".into();
+    })
+    .await;
+    let r = client()
+        .get(format!("{}/console", app.base))
+        .header("x-forwarded-user", OPERATOR.0)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
 }
