@@ -7,6 +7,7 @@
 //! short code a keyword without a brand word is [`SmsIntent::AmbiguousBrand`]: we never guess.
 
 use std::collections::BTreeSet;
+use std::sync::LazyLock;
 
 use serde::{Deserialize, Serialize};
 use unicode_normalization::{UnicodeNormalization, char::is_combining_mark};
@@ -270,10 +271,11 @@ pub fn parse_sms(body: &str, brands: &[BrandWords]) -> ParsedSms {
         return parsed;
     }
 
-    // A bare keyword. With no brands configured the defaults still tell us what it was.
-    let fallback = KeywordSet::default();
+    // A bare keyword. With no brands configured the defaults still tell us what it was (folded
+    // once: folding the Turkish defaults costs more than the rest of a webhook's parsing).
+    static FALLBACK: LazyLock<KeywordSet> = LazyLock::new(KeywordSet::default);
     let sets: Vec<(Option<i64>, &KeywordSet)> = if brands.is_empty() {
-        vec![(None, &fallback)]
+        vec![(None, &*FALLBACK)]
     } else {
         brands
             .iter()

@@ -176,7 +176,10 @@ pub async fn handle(st: &AppState, m: MoInput) -> Result<MoOutcome, MoError> {
                         sender: sender.as_str().to_string(),
                         // The configured number it matched, not the raw field: a `To` with stray
                         // bytes (a NUL) still matches by its digits but must not reach SQL.
-                        receiver: super::routing::normalise_number(&m.to),
+                        receiver: sms.directory.configured_number(&m.to).map_or_else(
+                            || super::routing::normalise_number(&m.to),
+                            str::to_string,
+                        ),
                         intent: serde_json::to_value(parsed.intent)
                             .ok()
                             .and_then(|v| v.as_str().map(str::to_string))

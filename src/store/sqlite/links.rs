@@ -7,11 +7,6 @@ use super::{SqliteStore, one};
 use crate::domain::time::{from_ms, to_ms};
 use crate::store::{Link, NewLink, StoreError};
 
-/// Links minted per write. A 10 000-link mint is forty writes, and the webhooks queued behind
-/// it wait for one slice (a few milliseconds), not for the whole mint. Minting is idempotent
-/// per (brand, recipient, type, campaign), so a mint cut short is completed by repeating it.
-const SLICE: usize = 250;
-
 macro_rules! link_columns {
     () => {
         "id, brand_code, recipient, recipient_type, consent_type, campaign, created_at_ms, \
@@ -88,24 +83,22 @@ pub(super) fn by_code_hash(c: &Connection, code_hash: &str) -> Result<Option<Lin
 }
 
 impl SqliteStore {
+    /// A 10 000-link mint is forty writes, and the webhooks queued behind it wait for one slice
+    /// (a few milliseconds), not for the whole mint. Minting is idempotent per (brand,
+    /// recipient, type, campaign), so a mint cut short is completed by repeating it.
     pub(super) async fn mint_links_in_slices(
         &self,
         links: &[NewLink],
         now: DateTime<Utc>,
     ) -> Result<Vec<Link>, StoreError> {
-        let mut out = Vec::with_capacity(links.len());
-        for slice in links.chunks(SLICE) {
-            let slice = slice.to_vec();
-            out.extend(
-                self.write(move |c| {
-                    slice
-                        .iter()
-                        .map(|l| mint_one(c, l, now))
-                        .collect::<Result<Vec<_>, _>>()
-                })
-                .await?,
-            );
-        }
-        Ok(out)
+        let slices = self
+            .write_sliced(links, move |c, slice: &[NewLink], _| {
+                slice
+                    .iter()
+                    .map(|l| mint_one(c, l, now))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .await?;
+        Ok(slices.into_iter().flatten().collect())
     }
 }

@@ -97,6 +97,25 @@ impl SqliteStore {
 
     /// Runs `f` on the writer thread in a savepoint of the current group commit; returns once
     /// it is durable.
+    /// Runs `f` over `items` a slice at a time, each slice a write of its own, in order, and
+    /// returns what each slice gave. For long writers (bulk mints, batches of a thousand jobs):
+    /// one write of thousands of rows holds the only writer for tens of milliseconds, and every
+    /// webhook behind it waits; behind a slice, a webhook waits for one slice. `f` is told the
+    /// offset of its slice in `items`.
+    async fn write_sliced<I, T, F>(&self, items: &[I], f: F) -> Result<Vec<T>, StoreError>
+    where
+        I: Clone + Send + 'static,
+        T: Send + 'static,
+        F: Fn(&rusqlite::Connection, &[I], usize) -> Result<T, StoreError> + Clone + Send + 'static,
+    {
+        let mut out = Vec::with_capacity(items.len().div_ceil(WRITE_SLICE));
+        for (n, slice) in items.chunks(WRITE_SLICE).enumerate() {
+            let (slice, f) = (slice.to_vec(), f.clone());
+            out.push(self.write(move |c| f(c, &slice, n * WRITE_SLICE)).await?);
+        }
+        Ok(out)
+    }
+
     async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
@@ -197,6 +216,10 @@ fn distinct(keys: &[Address]) -> Vec<Address> {
 fn count(conn: &rusqlite::Connection, sql: &str) -> Result<i64, StoreError> {
     Ok(conn.prepare_cached(sql)?.query_row([], |r| r.get(0))?)
 }
+
+/// Rows a long writer writes per write (see `write_sliced`): 250 job updates or link mints
+/// take a few milliseconds.
+const WRITE_SLICE: usize = 250;
 
 const STATE_BY_ADDRESS: &str = concat!(
     "SELECT ",

@@ -21,24 +21,47 @@ macro_rules! claimable {
     };
 }
 
+/// A job whose address has no other job in flight (batched, or leased under a live lease).
+macro_rules! address_free {
+    () => {
+        " AND NOT EXISTS (SELECT 1 FROM report_jobs o
+                WHERE o.brand_code = j.brand_code AND o.recipient = j.recipient
+                  AND o.recipient_type = j.recipient_type
+                  AND o.consent_type = j.consent_type AND o.id <> j.id
+                  AND (o.state = 'batched'
+                       OR (o.state = 'leased' AND o.lease_until_ms >= ?1)))"
+    };
+}
+
 /// The claim, for one brand (`?5`, a probe that ignores the brand's own pause) or for every
-/// brand that is not paused. Never an address that has a job in flight.
+/// brand that is not paused: the `?4` open jobs with the nearest deadlines, pending and due or
+/// leased by a worker whose lease lapsed, never an address that has a job in flight.
+///
+/// The two kinds are two index walks merged, not one `OR`: with an `OR` SQLite gathered every
+/// due job and sorted them all for each slice, tens of milliseconds on the only writer once
+/// tens of thousands were waiting. Walking the deadline index stops after `?4` rows.
 macro_rules! claim_sql {
     ($brand:expr) => {
         concat!(
             "UPDATE report_jobs SET state = 'leased', lease_owner = ?2, lease_until_ms = ?3,
                  attempts = attempts + 1, updated_at_ms = ?1
-             WHERE id IN (SELECT j.id FROM report_jobs j WHERE ",
-            claimable!(),
-            " ",
+             WHERE id IN (SELECT id FROM (
+                 SELECT id, deadline FROM (
+                     SELECT j.id, j.deadline_at_ms AS deadline
+                     FROM report_jobs j INDEXED BY report_jobs_deadline
+                     WHERE j.state = 'pending' AND j.due_at_ms <= ?1 ",
             $brand,
-            " AND NOT EXISTS (SELECT 1 FROM report_jobs o
-                    WHERE o.brand_code = j.brand_code AND o.recipient = j.recipient
-                      AND o.recipient_type = j.recipient_type
-                      AND o.consent_type = j.consent_type AND o.id <> j.id
-                      AND (o.state = 'batched'
-                           OR (o.state = 'leased' AND o.lease_until_ms >= ?1)))
-              ORDER BY j.deadline_at_ms, j.id LIMIT ?4)
+            address_free!(),
+            " ORDER BY j.deadline_at_ms, j.id LIMIT ?4)
+                 UNION ALL
+                 SELECT id, deadline FROM (
+                     SELECT j.id, j.deadline_at_ms AS deadline
+                     FROM report_jobs j INDEXED BY report_jobs_lapsing
+                     WHERE j.state = 'leased' AND j.lease_until_ms < ?1 ",
+            $brand,
+            address_free!(),
+            " ORDER BY j.deadline_at_ms, j.id LIMIT ?4)
+                 ORDER BY 2, 1 LIMIT ?4))
              RETURNING ",
             rows::job_columns!()
         )
@@ -359,17 +382,18 @@ impl ReportQueue for SqliteStore {
         let owner = owner.to_string();
         let dates: Vec<(i64, Option<i64>)> =
             dates.iter().map(|(id, at)| (*id, at.map(to_ms))).collect();
-        self.write(move |c| {
+        self.write_sliced(&dates, move |c, slice: &[(i64, Option<i64>)], _| {
             let mut stamp = c.prepare_cached(
                 "UPDATE report_jobs SET iys_date_ms = ?3, updated_at_ms = ?1
                  WHERE id = ?4 AND state = 'leased' AND lease_owner = ?2",
             )?;
-            for (id, at) in dates {
+            for (id, at) in slice {
                 stamp.execute(params![to_ms(now), owner, at, id])?;
             }
             Ok(())
         })
-        .await
+        .await?;
+        Ok(())
     }
 
     async fn iys_dates(&self, keys: &[Address]) -> Result<Vec<SentDate>, StoreError> {
@@ -465,43 +489,51 @@ impl ReportQueue for SqliteStore {
         jobs: &[(i64, Fence)],
         now: DateTime<Utc>,
     ) -> Result<usize, StoreError> {
-        let (batch, jobs) = (batch.clone(), jobs.to_vec());
-        self.write(move |c| {
-            c.prepare_cached(
-                "INSERT INTO iys_batches (request_id, brand_code, submitted_at_ms, poll_after_ms, polls,
-                     items, state, updated_at_ms)
-                 VALUES (?1, ?2, ?3, ?4, 0, ?5, 'submitted', ?6)",
-            )?
-            .execute(params![
-                batch.request_id,
-                batch.brand_code,
-                to_ms(batch.submitted_at),
-                to_ms(batch.poll_after),
-                jobs.len() as i64,
-                to_ms(now)
-            ])?;
-            let mut move_job = c.prepare_cached(
-                "UPDATE report_jobs SET state = 'batched', batch_id = ?2, batch_index = ?3,
-                     lease_owner = NULL, lease_until_ms = NULL, updated_at_ms = ?4
-                 WHERE id = ?1 AND state = 'leased' AND lease_owner = ?5 AND attempts = ?6",
-            )?;
-            let mut moved = 0;
-            for (index, (job_id, fence)) in jobs.iter().enumerate() {
-                let Fence::Lease { owner, attempts } = fence else {
-                    continue;
-                };
-                moved += move_job.execute(params![
-                    job_id,
-                    batch.request_id,
-                    index as i64,
-                    to_ms(now),
-                    owner,
-                    attempts
-                ])?;
-            }
-            Ok(moved)
-        })
-        .await
+        let items = jobs.len() as i64;
+        // The batch's row goes with the first slice. A crash between slices leaves the rest of
+        // its jobs leased, to be claimed again when the lease lapses: the same as a crash
+        // between İYS's answer and this write, which the reporter already survives.
+        let batch = batch.clone();
+        let moved = self
+            .write_sliced(jobs, move |c, slice: &[(i64, Fence)], offset| {
+                if offset == 0 {
+                    c.prepare_cached(
+                        "INSERT INTO iys_batches (request_id, brand_code, submitted_at_ms,
+                             poll_after_ms, polls, items, state, updated_at_ms)
+                         VALUES (?1, ?2, ?3, ?4, 0, ?5, 'submitted', ?6)",
+                    )?
+                    .execute(params![
+                        batch.request_id,
+                        batch.brand_code,
+                        to_ms(batch.submitted_at),
+                        to_ms(batch.poll_after),
+                        items,
+                        to_ms(now)
+                    ])?;
+                }
+                let mut move_job = c.prepare_cached(
+                    "UPDATE report_jobs SET state = 'batched', batch_id = ?2, batch_index = ?3,
+                         lease_owner = NULL, lease_until_ms = NULL, updated_at_ms = ?4
+                     WHERE id = ?1 AND state = 'leased' AND lease_owner = ?5 AND attempts = ?6",
+                )?;
+                let mut moved = 0;
+                for (n, (job_id, fence)) in slice.iter().enumerate() {
+                    let Fence::Lease { owner, attempts } = fence else {
+                        continue;
+                    };
+                    moved += move_job.execute(params![
+                        job_id,
+                        batch.request_id,
+                        (offset + n) as i64,
+                        to_ms(now),
+                        owner,
+                        attempts
+                    ])?;
+                }
+                Ok(moved)
+            })
+            .await?;
+        Ok(moved.into_iter().sum())
     }
 
     async fn claim_due_batches(
