@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 
 use super::auth::Signed;
-use super::overview::{brand_name, jobs_table, state_name};
+use super::overview::{jobs_table, state_name};
 use super::view::{Refused, page, respond, t, when};
 use crate::channels::web::api::{MintRequest, mint_one};
 use crate::domain::ConsentType;
@@ -105,25 +105,7 @@ pub async fn jobs(State(st): State<AppState>, signed: Signed) -> Result<Response
             } @else if can_act {
                 form method="post" action="/console/jobs/requeue" {
                     input type="hidden" name="csrf" value=(signed.session.csrf_token);
-                    table {
-                        thead { tr {
-                            th { (t(lang, "Seç", "Pick")) } th { (t(lang, "İş", "Job")) }
-                            th { (t(lang, "Marka", "Brand")) } th { (t(lang, "Tür", "Type")) }
-                            th { (t(lang, "Son gün", "Deadline")) } th { (t(lang, "Son hata", "Last error")) }
-                        } }
-                        tbody {
-                            @for j in &list {
-                                tr {
-                                    td { input type="checkbox" name="job" value=(j.id) id={ "job-" (j.id) } aria-label={ "job " (j.id) }; }
-                                    td.n { (j.id) }
-                                    td { (brand_name(&st, j.address.brand_code)) }
-                                    td { (j.address.consent_type.as_str()) }
-                                    td { (when(j.deadline_at)) }
-                                    td { (crate::domain::mask::text(j.last_error.as_deref().unwrap_or(""))) }
-                                }
-                            }
-                        }
-                    }
+                    (jobs_table(lang, &st, &list, true))
                     label for="reason" { (t(lang, "Gerekçe (kayda geçer)", "Reason (kept in the log)")) }
                     textarea #reason name="reason" rows="2" required maxlength=(MAX_REASON_CHARS) {}
                     label { input type="checkbox" name="force" value="1"; " "
@@ -131,7 +113,7 @@ pub async fn jobs(State(st): State<AppState>, signed: Signed) -> Result<Response
                     div { button.primary type="submit" { (t(lang, "Yeniden kuyruğa al", "Requeue")) } }
                 }
             } @else {
-                (jobs_table(lang, &st, &list))
+                (jobs_table(lang, &st, &list, false))
                 p.muted { (t(lang, "Yeniden kuyruğa almak için operatör yetkisi gerekir.", "Requeueing needs the operator role.")) }
             }
         }

@@ -100,10 +100,13 @@ fn svg_or_nothing(drawn: Result<String, String>) -> Markup {
     }
 }
 
-pub fn jobs_table(lang: Lang, st: &AppState, jobs: &[ReportJob]) -> Markup {
+/// The jobs as a table; with `pickable`, each row starts with a checkbox `job` = its id (the
+/// requeue form).
+pub fn jobs_table(lang: Lang, st: &AppState, jobs: &[ReportJob], pickable: bool) -> Markup {
     html! {
         table {
             thead { tr {
+                @if pickable { th { (t(lang, "Seç", "Pick")) } }
                 th { (t(lang, "İş", "Job")) } th { (t(lang, "Durum", "State")) }
                 th { (t(lang, "Marka", "Brand")) } th { (t(lang, "Tür", "Type")) }
                 th { (t(lang, "Son gün", "Deadline")) } th { (t(lang, "Deneme", "Attempts")) }
@@ -112,6 +115,9 @@ pub fn jobs_table(lang: Lang, st: &AppState, jobs: &[ReportJob]) -> Markup {
             tbody {
                 @for j in jobs {
                     tr {
+                        @if pickable {
+                            td { input type="checkbox" name="job" value=(j.id) id={ "job-" (j.id) } aria-label={ "job " (j.id) }; }
+                        }
                         td.n { (j.id) }
                         td { (state_name(lang, j.state)) }
                         td { (brand_name(st, j.address.brand_code)) }
@@ -279,17 +285,17 @@ pub async fn show(State(st): State<AppState>, signed: Signed) -> Result<Response
         }
         section #nearest {
             h2 { (t(lang, "En yakın son günler", "Nearest deadlines")) }
-            (jobs_table(lang, &st, &summary.nearest))
+            (jobs_table(lang, &st, &summary.nearest, false))
         }
         div.grid {
             section #failed {
                 h2 { (t(lang, "Başarısız işler", "Failed jobs")) }
-                (jobs_table(lang, &st, &failed))
+                (jobs_table(lang, &st, &failed, false))
                 p { a href="/console/jobs?state=failed" { (t(lang, "Tümü ve yeniden kuyruğa alma", "All, and requeue")) } }
             }
             section #expired {
                 h2 { (t(lang, "Süresi geçen işler", "Expired jobs")) }
-                (jobs_table(lang, &st, &expired))
+                (jobs_table(lang, &st, &expired, false))
                 p { a href="/console/jobs?state=expired" { (t(lang, "Tümü ve yeniden kuyruğa alma", "All, and requeue")) } }
             }
         }

@@ -153,12 +153,7 @@ impl ConsoleStore for PgStore {
         .bind(to_ms(now))
         .fetch_optional(&mut *tx)
         .await?;
-        sqlx::query("DELETE FROM console_sessions WHERE user_id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(id.is_some())
+        end_sessions_of(tx, id).await
     }
 
     async fn set_disabled(
@@ -177,12 +172,7 @@ impl ConsoleStore for PgStore {
         .bind(to_ms(now))
         .fetch_optional(&mut *tx)
         .await?;
-        sqlx::query("DELETE FROM console_sessions WHERE user_id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(id.is_some())
+        end_sessions_of(tx, id).await
     }
 
     async fn login_failed(
@@ -393,4 +383,18 @@ impl ConsoleStore for PgStore {
             client_errors,
         })
     }
+}
+
+/// Ends every session of a user whose password or access just changed (`id`: the user that
+/// the update found, if any) and commits the update with it.
+async fn end_sessions_of(
+    mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
+    id: Option<i64>,
+) -> Result<bool, StoreError> {
+    sqlx::query("DELETE FROM console_sessions WHERE user_id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(id.is_some())
 }
