@@ -88,17 +88,26 @@ impl Writer {
     }
 }
 
+/// Runs one of the writer's own transaction statements from the statement cache: they run
+/// several times per commit, and `execute_batch` would parse each of them every time.
+fn control(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(|_| ())
+}
+
 fn in_savepoint<T>(
     conn: &Connection,
     f: impl FnOnce(&Connection) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
-    conn.execute_batch("SAVEPOINT job")?;
+    control(conn, "SAVEPOINT job")?;
     // A panic in one write must not take the only writer down with it.
     let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| f(conn)))
         .unwrap_or_else(|_| Err(StoreError::Corrupt("a store write panicked".into())));
     match &outcome {
-        Ok(_) => conn.execute_batch("RELEASE job")?,
-        Err(_) => conn.execute_batch("ROLLBACK TO job; RELEASE job")?,
+        Ok(_) => control(conn, "RELEASE job")?,
+        Err(_) => {
+            control(conn, "ROLLBACK TO job")?;
+            control(conn, "RELEASE job")?
+        }
     }
     outcome
 }
@@ -108,7 +117,7 @@ fn run_writer(conn: Connection, mut rx: mpsc::UnboundedReceiver<Job>) {
         let started = Instant::now();
         // IMMEDIATE takes the write lock now: another process (a CLI repair) waits here, in
         // busy_timeout, instead of failing later on a lock upgrade.
-        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        if let Err(e) = control(&conn, "BEGIN IMMEDIATE") {
             let message = e.to_string();
             first(Err(&message))(Some(&message));
             continue;
@@ -121,7 +130,7 @@ fn run_writer(conn: Connection, mut rx: mpsc::UnboundedReceiver<Job>) {
             }
         }
         let writes = completions.len();
-        let commit_error = conn.execute_batch("COMMIT").err().map(|e| {
+        let commit_error = control(&conn, "COMMIT").err().map(|e| {
             let _ = conn.execute_batch("ROLLBACK");
             e.to_string()
         });
