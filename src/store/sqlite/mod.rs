@@ -95,8 +95,6 @@ impl SqliteStore {
         })
     }
 
-    /// Runs `f` on the writer thread in a savepoint of the current group commit; returns once
-    /// it is durable.
     /// Runs `f` over `items` a slice at a time, each slice a write of its own, in order, and
     /// returns what each slice gave. For long writers (bulk mints, batches of a thousand jobs):
     /// one write of thousands of rows holds the only writer for tens of milliseconds, and every
@@ -116,6 +114,8 @@ impl SqliteStore {
         Ok(out)
     }
 
+    /// Runs `f` on the writer thread in a savepoint of the current group commit; returns once
+    /// it is durable.
     async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
