@@ -206,7 +206,7 @@ impl ConsoleStore for SqliteStore {
         let token_hash = token_hash.to_string();
         self.write(move |c| {
             c.prepare_cached("DELETE FROM console_sessions WHERE token_hash = ?1")?
-                .execute([token_hash])?;
+                .execute([&token_hash])?;
             Ok(())
         })
         .await

@@ -114,12 +114,12 @@ impl SqliteStore {
         Ok(out)
     }
 
-    /// Runs `f` on the writer thread in a savepoint of the current group commit; returns once
-    /// it is durable.
+    /// Runs `f` on the writer thread in the current group commit; returns once it is durable.
+    /// `f` may run twice (see `Writer::write`).
     async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&rusqlite::Connection) -> Result<T, StoreError> + Send + 'static,
+        F: Fn(&rusqlite::Connection) -> Result<T, StoreError> + Send + 'static,
     {
         match &self.writer {
             Some(w) => w.write(f).await,

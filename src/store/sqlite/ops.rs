@@ -145,7 +145,7 @@ impl OpsStore for SqliteStore {
                  WHERE id = ?1 AND state = 'pending'",
             )?;
             let mut n = 0;
-            for id in ids {
+            for &id in &ids {
                 if fail.execute(params![id, reason, to_ms(now)])? == 1 {
                     insert_alert(c, id, AlertKind::Failed, &reason, now)?;
                     n += 1;

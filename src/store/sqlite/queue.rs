@@ -644,7 +644,7 @@ impl ReportQueue for SqliteStore {
                 rows::attempt_columns!(),
                 ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
             ))?;
-            for a in attempts {
+            for a in &attempts {
                 insert.execute(params![
                     a.job_id,
                     a.batch_id,

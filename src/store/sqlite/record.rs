@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, ToSql, params, params_from_iter};
 
 use crate::domain::Channel;
 use crate::domain::time::{from_ms, to_ms};
@@ -35,6 +35,22 @@ struct Row {
     iys_confirmed: bool,
     /// (due, target, deadline) in ms when the movement must be reported.
     report: Option<(i64, i64, i64)>,
+}
+
+impl Row {
+    /// The columns the event and the state row begin with, in the order both bind them.
+    fn movement(&self) -> [&dyn ToSql; 8] {
+        [
+            &self.brand_code,
+            &self.recipient,
+            &self.recipient_type,
+            &self.consent_type,
+            &self.status,
+            &self.source,
+            &self.channel,
+            &self.consent_at_ms,
+        ]
+    }
 }
 
 struct Kept {
@@ -108,13 +124,13 @@ impl Batch {
 
     /// Duplicates (same provider + provider message id, earlier or in this batch) return the
     /// original event and its job and change nothing.
-    pub(super) fn write(self, c: &Connection) -> Result<Vec<RecordOutcome>, StoreError> {
+    pub(super) fn write(&self, c: &Connection) -> Result<Vec<RecordOutcome>, StoreError> {
         let mut insert_event = c.prepare_cached(
             "INSERT INTO consent_events (brand_code, recipient, recipient_type, consent_type, status,
                  source, channel, consent_at_ms, received_at_ms, provider, provider_message_id,
                  evidence, ip, user_agent, call_id)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
-             ON CONFLICT (provider, provider_message_id) DO NOTHING RETURNING id",
+             ON CONFLICT (provider, provider_message_id) DO NOTHING",
         )?;
         let mut original = c.prepare_cached(
             "SELECT e.id, j.id, j.deadline_at_ms
@@ -138,7 +154,7 @@ impl Batch {
             "INSERT INTO report_jobs (event_id, brand_code, recipient, recipient_type, consent_type,
                  consent_at_ms, state, due_at_ms, target_at_ms, deadline_at_ms, created_at_ms,
                  updated_at_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7, ?8, ?9, ?10, ?10) RETURNING id",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7, ?8, ?9, ?10, ?10)",
         )?;
 
         let now = self.now_ms;
@@ -154,28 +170,21 @@ impl Batch {
                 });
                 continue;
             }
-            let id: Option<i64> = insert_event
-                .query_row(
-                    params![
-                        r.brand_code,
-                        r.recipient,
-                        r.recipient_type,
-                        r.consent_type,
-                        r.status,
-                        r.source,
-                        r.channel,
-                        r.consent_at_ms,
-                        r.received_at_ms,
-                        r.provider,
-                        r.provider_message_id,
-                        r.evidence,
-                        r.ip,
-                        r.user_agent,
-                        r.call_id
-                    ],
-                    |row| row.get(0),
-                )
-                .optional()?;
+            // The ids come from `last_insert_rowid` rather than `RETURNING`, which SQLite runs
+            // by buffering the returned rows in a table of their own. Inside the inserts'
+            // triggers that value is the triggers' own, but it is restored when the statement
+            // ends.
+            let inserted =
+                insert_event.execute(params_from_iter(r.movement().into_iter().chain([
+                    &r.received_at_ms as &dyn ToSql,
+                    &r.provider,
+                    &r.provider_message_id,
+                    &r.evidence,
+                    &r.ip,
+                    &r.user_agent,
+                    &r.call_id,
+                ])))?;
+            let id = (inserted == 1).then(|| c.last_insert_rowid());
             let Some(id) = id else {
                 let (event_id, job_id, deadline): (i64, Option<i64>, Option<i64>) = original
                     .query_row(params![r.provider, r.provider_message_id], |row| {
@@ -190,19 +199,12 @@ impl Batch {
                 continue;
             };
             // The upsert's WHERE keeps the newest movement whatever order the batch holds.
-            upsert_state.execute(params![
-                r.brand_code,
-                r.recipient,
-                r.recipient_type,
-                r.consent_type,
-                r.status,
-                r.source,
-                r.channel,
-                r.consent_at_ms,
-                id,
-                i64::from(r.iys_confirmed),
-                now
-            ])?;
+            let confirmed = i64::from(r.iys_confirmed);
+            upsert_state.execute(params_from_iter(r.movement().into_iter().chain([
+                &id as &dyn ToSql,
+                &confirmed,
+                &now,
+            ])))?;
             let mut outcome = RecordOutcome {
                 event_id: id,
                 duplicate: false,
@@ -210,21 +212,19 @@ impl Batch {
                 deadline_at: None,
             };
             if let Some((due, target, deadline)) = r.report {
-                let job_id: i64 = insert_job.query_row(
-                    params![
-                        id,
-                        r.brand_code,
-                        r.recipient,
-                        r.recipient_type,
-                        r.consent_type,
-                        r.consent_at_ms,
-                        due,
-                        target,
-                        deadline,
-                        now
-                    ],
-                    |row| row.get(0),
-                )?;
+                insert_job.execute(params![
+                    id,
+                    r.brand_code,
+                    r.recipient,
+                    r.recipient_type,
+                    r.consent_type,
+                    r.consent_at_ms,
+                    due,
+                    target,
+                    deadline,
+                    now
+                ])?;
+                let job_id = c.last_insert_rowid();
                 outcome.job_id = Some(job_id);
                 outcome.deadline_at = Some(from_ms(deadline));
             }

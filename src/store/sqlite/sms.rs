@@ -147,7 +147,7 @@ impl SmsStore for SqliteStore {
     ) -> Result<bool, StoreError> {
         let values = [provider, provider_message_id, recipient, body].map(str::to_string);
         self.write(move |c| {
-            let [provider, message_id, recipient, body] = values;
+            let [provider, message_id, recipient, body] = &values;
             let n = c
                 .prepare_cached(
                     "INSERT INTO sms_replies (provider, provider_message_id, recipient, body, state,
