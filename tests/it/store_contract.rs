@@ -340,8 +340,70 @@ async fn concurrent_ledger_records_dedupe(store: Arc<dyn Store>) {
     );
 }
 
+/// Group commits side by side whose movements (several addresses, both words, a message id they
+/// share) come in opposite orders all commit: a backend that locks rows in the order a batch
+/// holds them deadlocks here, and the store answers with an error.
+async fn concurrent_batches_in_opposite_orders_commit(store: Arc<dyn Store>) {
+    const TASKS: usize = 8;
+    const ROUNDS: usize = 20;
+    let mut tasks = Vec::new();
+    for task in 0..TASKS {
+        let s = store.clone();
+        tasks.push(tokio::spawn(async move {
+            for round in 0..ROUNDS {
+                // Each round on a day of its own: the day counts are keyed by day.
+                let day = at("2026-11-23T10:00:00Z") + chrono::Duration::days(round as i64);
+                let mut batch: Vec<NewEvent> = (0..6)
+                    .map(|n| NewEvent {
+                        intent: intent(
+                            &format!("T{task}-R{round}-{n}"),
+                            &format!("+90532123456{}", n % 3),
+                            if n % 2 == 0 {
+                                Status::Onay
+                            } else {
+                                Status::Ret
+                            },
+                            day,
+                        ),
+                        received_at: day,
+                        report: Some(times()),
+                    })
+                    .collect();
+                batch.push(new_event(
+                    &format!("SHARED-{round}"),
+                    Status::Ret,
+                    "2026-11-23T10:00:00Z",
+                ));
+                if task % 2 == 1 {
+                    batch.reverse();
+                }
+                s.record_batch(&batch, at("2026-11-23T10:00:01Z"))
+                    .await
+                    .unwrap_or_else(|e| panic!("task {task} round {round}: {e}"));
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let mut events = 0;
+    for n in 0..3 {
+        events += store
+            .events_for_recipient(&format!("+90532123456{n}"))
+            .await
+            .unwrap()
+            .len();
+    }
+    assert_eq!(events, TASKS * ROUNDS * 6);
+    assert_eq!(
+        store.events_for_recipient(PHONE).await.unwrap().len(),
+        ROUNDS
+    );
+}
+
 on_both_backends!(
     readiness_reports_applied_migrations,
+    concurrent_batches_in_opposite_orders_commit,
     record_writes_event_state_and_job,
     duplicate_returns_original_and_changes_nothing,
     newest_consent_date_wins,

@@ -81,7 +81,9 @@ pub(super) fn outcomes<'a>(
 }
 
 /// Each address's winner among the new events: newest consent date, on a tie the later event.
-/// Only winners are written, since one upsert statement may not touch a row twice.
+/// Only winners are written, since one upsert statement may not touch a row twice. They come
+/// sorted by address, so that concurrent group commits lock the state rows in one order and
+/// cannot deadlock on them.
 pub(super) fn state_winners<'a>(new_events: &[NewRow<'a>]) -> Vec<NewRow<'a>> {
     let mut winners: HashMap<(i64, &str, &str, &str), NewRow<'a>> = HashMap::new();
     for &(e, id) in new_events {
@@ -99,7 +101,9 @@ pub(super) fn state_winners<'a>(new_events: &[NewRow<'a>]) -> Vec<NewRow<'a>> {
             winners.insert(addr, (e, id));
         }
     }
-    winners.into_values().collect()
+    let mut winners: Vec<_> = winners.into_iter().collect();
+    winners.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    winners.into_iter().map(|(_, w)| w).collect()
 }
 
 /// Job ids and deadlines into the outcomes (in-batch duplicates too: they share the event).

@@ -177,7 +177,15 @@ async fn insert_events(tx: &mut Tx, events: &[NewEvent]) -> Result<Vec<InsertedE
     let mut ip = Vec::with_capacity(n);
     let mut user_agent = Vec::with_capacity(n);
     let mut call_id = Vec::with_capacity(n);
-    for e in events {
+    // In key order: a commit waits on another's uncommitted insert of the same key (a webhook
+    // retried while its first delivery is being written), and two commits that took their keys
+    // in opposite orders would deadlock.
+    let mut in_key_order: Vec<&NewEvent> = events.iter().collect();
+    in_key_order.sort_unstable_by(|a, b| {
+        (&a.intent.provider, &a.intent.provider_message_id)
+            .cmp(&(&b.intent.provider, &b.intent.provider_message_id))
+    });
+    for e in in_key_order {
         let i = &e.intent;
         cols.push(i);
         received_at.push(to_ms(e.received_at));

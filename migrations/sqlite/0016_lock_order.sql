@@ -1,0 +1,3 @@
+-- Nothing to change on SQLite: its one writer takes no row locks, so the order in which a
+-- group commit touches rows cannot deadlock. (PostgreSQL's migration of this number makes its
+-- day-count trigger lock rows in one order.)
