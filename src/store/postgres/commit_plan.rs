@@ -1,7 +1,7 @@
 //! The set-based group commit's bookkeeping, free of SQL: which events of a batch are
 //! new, what each caller is told, and which new event becomes each address's current state.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 
@@ -85,7 +85,7 @@ pub(super) fn outcomes<'a>(
 /// sorted by address, so that concurrent group commits lock the state rows in one order and
 /// cannot deadlock on them.
 pub(super) fn state_winners<'a>(new_events: &[NewRow<'a>]) -> Vec<NewRow<'a>> {
-    let mut winners: HashMap<(i64, &str, &str, &str), NewRow<'a>> = HashMap::new();
+    let mut winners: BTreeMap<(i64, &str, &str, &str), NewRow<'a>> = BTreeMap::new();
     for &(e, id) in new_events {
         let i = &e.intent;
         let addr = (
@@ -101,9 +101,7 @@ pub(super) fn state_winners<'a>(new_events: &[NewRow<'a>]) -> Vec<NewRow<'a>> {
             winners.insert(addr, (e, id));
         }
     }
-    let mut winners: Vec<_> = winners.into_iter().collect();
-    winners.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    winners.into_iter().map(|(_, w)| w).collect()
+    winners.into_values().collect()
 }
 
 /// Job ids and deadlines into the outcomes (in-batch duplicates too: they share the event).

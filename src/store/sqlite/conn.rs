@@ -6,9 +6,9 @@
 //! cost a dozen thread wake-ups, and the profile of the webhook path was dominated by them.
 //! Here a write is one closure sent to the writer thread, which runs it and every other write
 //! queued behind it in one transaction and then commits once: one fsync for all of them. One
-//! failing write does not undo the others: the group is then run again, a savepoint per write. A long
-//! writer (a bulk mint, an import) sends its work as several bounded closures, so the webhooks
-//! queued behind it wait for one slice, not for the whole job.
+//! failing write does not undo the others: the group is then run again, a savepoint per write.
+//! A long writer (a bulk mint, an import) sends its work as several bounded closures, so the
+//! webhooks queued behind it wait for one slice, not for the whole job.
 //!
 //! Reads run on the calling task's thread against a pooled connection: a point lookup by
 //! primary key is a few microseconds in SQLite's page cache, far less than a hop to another
@@ -175,20 +175,21 @@ fn run_writer(conn: Connection, mut rx: mpsc::UnboundedReceiver<Box<dyn Job>>) {
                 Err(_) => break,
             }
         }
-        let mut commit_error = None;
-        if failed && let Err(e) = rerun_in_savepoints(&conn, &mut jobs) {
-            commit_error = Some(e.to_string());
-        }
-        if commit_error.is_none() {
-            commit_error = control(&conn, "COMMIT").err().map(|e| e.to_string());
-        }
+        let rerun = if failed {
+            rerun_in_savepoints(&conn, &mut jobs)
+        } else {
+            Ok(())
+        };
+        let commit_error = rerun
+            .and_then(|()| control(&conn, "COMMIT"))
+            .err()
+            .map(|e| e.to_string());
         if commit_error.is_some() && !conn.is_autocommit() {
             let _ = conn.execute_batch("ROLLBACK");
         }
-        let writes = jobs.len();
         metrics::histogram!("iys_relay_sqlite_commit_seconds")
             .record(started.elapsed().as_secs_f64());
-        metrics::histogram!("iys_relay_sqlite_writes_per_commit").record(writes as f64);
+        metrics::histogram!("iys_relay_sqlite_writes_per_commit").record(jobs.len() as f64);
         for job in jobs {
             job.finish(commit_error.as_deref());
         }

@@ -184,8 +184,7 @@ impl Batch {
                     &r.user_agent,
                     &r.call_id,
                 ])))?;
-            let id = (inserted == 1).then(|| c.last_insert_rowid());
-            let Some(id) = id else {
+            if inserted == 0 {
                 let (event_id, job_id, deadline): (i64, Option<i64>, Option<i64>) = original
                     .query_row(params![r.provider, r.provider_message_id], |row| {
                         Ok((row.get(0)?, row.get(1)?, row.get(2)?))
@@ -197,7 +196,8 @@ impl Batch {
                     deadline_at: deadline.map(from_ms),
                 });
                 continue;
-            };
+            }
+            let id = c.last_insert_rowid();
             // The upsert's WHERE keeps the newest movement whatever order the batch holds.
             let confirmed = i64::from(r.iys_confirmed);
             upsert_state.execute(params_from_iter(r.movement().into_iter().chain([
