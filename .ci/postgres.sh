@@ -26,7 +26,9 @@ if ! as_pg "$BIN/pg_isready" -q -h 127.0.0.1 -p "$PGPORT"; then
     [ "$(id -u)" = "0" ] && chown postgres:postgres "$PGDATA_DIR"
     as_pg "$BIN/initdb" -D "$PGDATA_DIR" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
   fi
-  as_pg "$BIN/pg_ctl" -D "$PGDATA_DIR" -l "$PGDATA_DIR/server.log" -w \
+  # A cluster left behind by a machine that was stopped mid-run starts with crash recovery,
+  # which syncs the whole data directory first: minutes, not pg_ctl's default minute.
+  as_pg "$BIN/pg_ctl" -D "$PGDATA_DIR" -l "$PGDATA_DIR/server.log" -w -t 600 \
     -o "-p $PGPORT -k /tmp -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=on" start >&2
 fi
 # Every test creates its own database (t_<uuid>) and leaves it behind; on a machine that runs

@@ -329,8 +329,10 @@ impl ConsoleStore for PgStore {
 
     async fn movement_days(&self, from_day: i64) -> Result<Vec<MovementDay>, StoreError> {
         let rows: Vec<(i64, i64, String, String, i64)> = sqlx::query_as(
-            "SELECT day, brand_code, channel, status, movements FROM movement_days
-             WHERE day >= $1 ORDER BY day, brand_code, channel, status",
+            // The counts are kept in shards (so that concurrent commits do not wait on one row).
+            "SELECT day, brand_code, channel, status, SUM(movements)::BIGINT FROM movement_days
+             WHERE day >= $1 GROUP BY day, brand_code, channel, status
+             ORDER BY day, brand_code, channel, status",
         )
         .bind(from_day)
         .fetch_all(&self.pool)

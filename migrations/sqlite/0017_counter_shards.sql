@@ -1,0 +1,3 @@
+-- Nothing to change on SQLite: its one writer runs one transaction at a time, so a counter row
+-- is never held by one commit while another waits for it. (PostgreSQL's migration of this
+-- number spreads its counters over several rows so that concurrent commits do not queue on them.)
