@@ -31,12 +31,17 @@ macro_rules! claimable {
 /// The claim, `$brand` choosing the jobs: a probe's one brand (whose own pause it ignores), or
 /// every brand that is not paused. At most one movement per address is in flight: a job whose
 /// address has another in a batch or under a live lease waits.
+///
+/// The jobs are found by walking `report_jobs_claim` (open jobs by deadline; the `state IN` is
+/// its predicate) until `$4` qualify, so a claim costs the same whatever the backlog; the update
+/// then looks them up by id (`= ANY(ARRAY(…))`), not by joining the whole table against them.
 macro_rules! claim_sql {
     ($brand:literal) => {
         concat!(
             "UPDATE report_jobs SET state = 'leased', lease_owner = $2, lease_until_ms = $3,
                  attempts = attempts + 1, updated_at_ms = $1
-             WHERE id IN (SELECT j.id FROM report_jobs j WHERE ",
+             WHERE id = ANY(ARRAY(SELECT j.id FROM report_jobs j
+                 WHERE j.state IN ('pending', 'leased') AND ",
             claimable!(),
             " ",
             $brand,
@@ -46,7 +51,7 @@ macro_rules! claim_sql {
                        AND o.consent_type = j.consent_type AND o.id <> j.id
                        AND (o.state = 'batched'
                             OR (o.state = 'leased' AND o.lease_until_ms >= $1)))
-                 ORDER BY j.deadline_at_ms, j.id LIMIT $4 FOR UPDATE SKIP LOCKED)
+                 ORDER BY j.deadline_at_ms, j.id LIMIT $4 FOR UPDATE SKIP LOCKED))
              RETURNING ",
             job_columns!()
         )
@@ -234,7 +239,15 @@ impl ReportQueue for PgStore {
         let mut tx = self.begin().await?;
         // Replicas claim one at a time: the address check must see every other replica's
         // committed claims, which row locks alone (SKIP LOCKED) would not give.
+        //
+        // No sorts in this transaction: the claim must walk `report_jobs_claim` in deadline
+        // order and stop at its limit. On a queue that grows faster than its statistics (the
+        // first minutes of a burst) the planner took the due jobs by bitmap and sorted them
+        // all, 0.2 s with 14 000 waiting against 0.08 s for the walk, and growing with them.
         sqlx::query("SELECT pg_advisory_xact_lock(7270001)")
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("SET LOCAL enable_sort = off")
             .execute(&mut *tx)
             .await?;
         let probes: Vec<i64> = sqlx::query_scalar(

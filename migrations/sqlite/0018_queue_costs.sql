@@ -1,0 +1,3 @@
+-- Nothing to change on SQLite: its claim already walks the deadline index and stops after its
+-- limit (two walks merged, one per kind of open job). (PostgreSQL's migration of this number
+-- gives its claim an index in the order it takes jobs, and lightens its queue-count triggers.)
