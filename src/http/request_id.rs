@@ -19,7 +19,6 @@ use tower_http::request_id::{
 };
 use tower_http::trace::TraceLayer;
 use tracing::Span;
-use tracing::field::Empty;
 
 pub const HEADER: &str = "x-request-id";
 
@@ -87,7 +86,7 @@ fn id_of<B>(req: &axum::http::Request<B>) -> Option<String> {
 }
 
 /// The request's span: its id, method and route pattern (never the raw path, which can hold a
-/// phone number, nor the query string); status and latency are filled in when it is answered.
+/// phone number, nor the query string).
 ///
 /// ERROR is the span's enablement level, not a severity: a span at a lower level is switched
 /// off by a filter such as `warn`, and the warnings written inside it would lose the id.
@@ -101,23 +100,24 @@ fn make_span<B>(req: &axum::http::Request<B>) -> Span {
         request_id = %id_of(req).as_deref().unwrap_or(""),
         method = %req.method(),
         route = %route,
-        status = Empty,
-        latency_ms = Empty,
     )
 }
 
 /// One line per answer: refusals and failures where an operator looks, successes at debug so
 /// the hot path does not write a line per webhook by default.
-fn on_response<B>(resp: &Response<B>, latency: Duration, span: &Span) {
-    let status = resp.status();
-    span.record("status", status.as_u16());
-    span.record("latency_ms", latency.as_millis() as u64);
-    if status.is_server_error() {
-        tracing::warn!("answered");
-    } else if status.is_client_error() {
-        tracing::info!("answered");
+///
+/// Status and latency are the line's own fields, not the span's: the JSON log format writes a
+/// span's fields out again each time one is recorded (7 % of the server's CPU under lookups),
+/// and at the default filter a success writes no line at all.
+fn on_response<B>(resp: &Response<B>, latency: Duration, _span: &Span) {
+    let status = resp.status().as_u16();
+    let latency_ms = latency.as_millis() as u64;
+    if resp.status().is_server_error() {
+        tracing::warn!(status, latency_ms, "answered");
+    } else if resp.status().is_client_error() {
+        tracing::info!(status, latency_ms, "answered");
     } else {
-        tracing::debug!("answered");
+        tracing::debug!(status, latency_ms, "answered");
     }
 }
 

@@ -17,7 +17,7 @@ use serde_json::Value;
 use sqlx::AnyPool;
 
 use crate::common::procs::{
-    BRAND, LIVE_SECRETS, Procs, free_port, sender, server_toml, signed_sms, wait_for,
+    BRAND, LIVE_SECRETS, Procs, free_port, sender, server_toml, signal, signed_sms, wait_for,
 };
 
 /// Webhooks fed (each an opt-in from its own sender). At 9 İYS requests/s this is ~25 s of
@@ -66,7 +66,8 @@ async fn job_states(db: &AnyPool) -> BTreeMap<String, i64> {
 /// (job id, lease_until_ms) of the jobs `owner` holds leased.
 async fn leased_by(db: &AnyPool, owner: &str) -> Vec<(i64, i64)> {
     sqlx::query_as::<_, (i64, i64)>(
-        "SELECT id, lease_until_ms FROM report_jobs WHERE state = 'leased' AND lease_owner = $1",
+        "SELECT id, lease_until_ms FROM report_jobs WHERE state = 'leased' AND lease_owner = $1
+         ORDER BY id",
     )
     .bind(owner)
     .fetch_all(db)
@@ -189,18 +190,28 @@ async fn two_replicas_report_once_within_the_global_rate_and_survive_a_kill() {
     }
     assert_eq!(senders.len(), N as usize);
 
-    // SIGKILL replica a while it holds leased jobs, once reporting is well under way.
+    // SIGKILL replica a while it holds leased jobs, once reporting is well under way. It is
+    // stopped (SIGSTOP) before its leases are read and killed while still stopped: running, it
+    // could finish every lease it was seen holding before the kill landed (seen in CI).
+    let pid_a = procs.pid("a");
     wait_for("replica a to hold leases mid-run", || async {
         let done = job_states(&db).await.get("done").copied().unwrap_or(0);
-        let held = leased_by(&db, &owner_a).await;
-        (done >= i64::from(N / 4) && !held.is_empty()).then_some(())
+        if done < i64::from(N / 4) {
+            return None;
+        }
+        signal(pid_a, "STOP");
+        if leased_by(&db, &owner_a).await.is_empty() {
+            signal(pid_a, "CONT");
+            return None;
+        }
+        Some(())
     })
     .await;
     procs.kill("a");
     let orphans = leased_by(&db, &owner_a).await;
     assert!(
         !orphans.is_empty(),
-        "replica a finished its leases before the kill landed; nothing was left to take over"
+        "replica a's leases finished while it was stopped; nothing was left to take over"
     );
 
     let states = wait_for("every report job to be done", || async {

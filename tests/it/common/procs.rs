@@ -100,6 +100,11 @@ impl Procs {
         let _ = child.wait();
     }
 
+    /// The process id of `name`, for [`signal`].
+    pub fn pid(&self, name: &str) -> u32 {
+        self.children.get(name).expect("running child").id()
+    }
+
     /// Panics with the log when `name` has exited on its own.
     pub fn assert_running(&mut self, name: &str) {
         let exited = self
@@ -180,6 +185,16 @@ impl Drop for Procs {
 }
 
 /// A port that was free a moment ago (the child binds it; a clash fails loudly, not silently).
+/// Sends `sig` (`STOP`, `CONT`, …) to process `pid` with kill(1): a stopped process keeps its
+/// state, locks and connections but does nothing until it is continued or killed.
+pub fn signal(pid: u32, sig: &str) {
+    let status = Command::new("kill")
+        .args([format!("-{sig}"), pid.to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -{sig} {pid}: {status}");
+}
+
 pub fn free_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     l.local_addr().expect("addr").port()
