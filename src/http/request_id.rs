@@ -110,11 +110,11 @@ fn make_span<B>(req: &axum::http::Request<B>) -> Span {
 /// span's fields out again each time one is recorded (7 % of the server's CPU under lookups),
 /// and at the default filter a success writes no line at all.
 fn on_response<B>(resp: &Response<B>, latency: Duration, _span: &Span) {
-    let status = resp.status().as_u16();
-    let latency_ms = latency.as_millis() as u64;
-    if resp.status().is_server_error() {
+    let code = resp.status();
+    let (status, latency_ms) = (code.as_u16(), latency.as_millis() as u64);
+    if code.is_server_error() {
         tracing::warn!(status, latency_ms, "answered");
-    } else if resp.status().is_client_error() {
+    } else if code.is_client_error() {
         tracing::info!(status, latency_ms, "answered");
     } else {
         tracing::debug!(status, latency_ms, "answered");

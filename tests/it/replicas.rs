@@ -66,8 +66,7 @@ async fn job_states(db: &AnyPool) -> BTreeMap<String, i64> {
 /// (job id, lease_until_ms) of the jobs `owner` holds leased.
 async fn leased_by(db: &AnyPool, owner: &str) -> Vec<(i64, i64)> {
     sqlx::query_as::<_, (i64, i64)>(
-        "SELECT id, lease_until_ms FROM report_jobs WHERE state = 'leased' AND lease_owner = $1
-         ORDER BY id",
+        "SELECT id, lease_until_ms FROM report_jobs WHERE state = 'leased' AND lease_owner = $1",
     )
     .bind(owner)
     .fetch_all(db)

@@ -184,7 +184,6 @@ impl Drop for Procs {
     }
 }
 
-/// A port that was free a moment ago (the child binds it; a clash fails loudly, not silently).
 /// Sends `sig` (`STOP`, `CONT`, …) to process `pid` with kill(1): a stopped process keeps its
 /// state, locks and connections but does nothing until it is continued or killed.
 pub fn signal(pid: u32, sig: &str) {
@@ -195,6 +194,7 @@ pub fn signal(pid: u32, sig: &str) {
     assert!(status.success(), "kill -{sig} {pid}: {status}");
 }
 
+/// A port that was free a moment ago (the child binds it; a clash fails loudly, not silently).
 pub fn free_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     l.local_addr().expect("addr").port()
