@@ -21,6 +21,9 @@ use crate::store::console::{AcceptanceDay, MovementDay};
 use crate::store::queue::AlertKind;
 use crate::store::{JobState, ReportJob};
 
+/// The day numbering of the day tables, here for the pages and tests that name it.
+pub use crate::domain::time::istanbul_day;
+
 /// Days the charts cover.
 const DAYS: i64 = 30;
 /// İYS's whitelist rule: an IP with at least this many calls in 24 h must keep its success
@@ -47,11 +50,6 @@ pub const MARGIN_LABELS: [(&str, &str); 6] = [
     ("48–72 sa", "48–72 h"),
     ("72+ sa", "72+ h"),
 ];
-
-/// Days since 1970-01-01 in Istanbul time (UTC+3 all year), as the day tables count them.
-pub fn istanbul_day(at: chrono::DateTime<chrono::Utc>) -> i64 {
-    (at.timestamp_millis() + 3 * 3_600_000).div_euclid(86_400_000)
-}
 
 fn day_label(day: i64) -> String {
     NaiveDate::from_ymd_opt(1970, 1, 1)

@@ -50,6 +50,17 @@ pub fn latest_plausible(now: DateTime<Utc>) -> DateTime<Utc> {
     now + Duration::minutes(MAX_FUTURE_SKEW_MINUTES)
 }
 
+/// Days since 1970-01-01 in Istanbul time (UTC+3 all year since 2016), as the console's day
+/// tables count them.
+pub fn istanbul_day(at: DateTime<Utc>) -> i64 {
+    istanbul_day_of_ms(at.timestamp_millis())
+}
+
+/// `istanbul_day` of a time kept in milliseconds since the epoch.
+pub fn istanbul_day_of_ms(at_ms: i64) -> i64 {
+    (at_ms + 3 * 3_600_000).div_euclid(86_400_000)
+}
+
 pub const IYS_FORMAT: &str = "%Y-%m-%d %H:%M:%S";
 
 /// `2026-11-23 12:00:00` in Europe/Istanbul, as İYS wants every date-time on the wire.

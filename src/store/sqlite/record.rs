@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, ToSql, params, params_from_iter};
 
 use crate::domain::Channel;
-use crate::domain::time::{from_ms, to_ms};
+use crate::domain::time::{from_ms, istanbul_day_of_ms, to_ms};
 use crate::store::{InboundMessage, NewEvent, RecordOutcome, StoreError};
 
 /// One event, ready to bind.
@@ -158,6 +158,10 @@ impl Batch {
         )?;
 
         let now = self.now_ms;
+        // What the batch adds to the counters the console and the metrics read; written once
+        // each at the end (see migrations/sqlite/0019_batch_tallies.sql for why not triggers).
+        let mut movement_days: HashMap<(i64, i64, &str, &str), i64> = HashMap::new();
+        let mut new_jobs = 0_i64;
         // Fresh events of this batch by provider key: a repeat within the batch is a duplicate.
         let mut fresh: HashMap<(&str, &str), RecordOutcome> = HashMap::new();
         let mut outcomes = Vec::with_capacity(self.rows.len());
@@ -171,9 +175,7 @@ impl Batch {
                 continue;
             }
             // The ids come from `last_insert_rowid` rather than `RETURNING`, which SQLite runs
-            // by buffering the returned rows in a table of their own. Inside the inserts'
-            // triggers that value is the triggers' own, but it is restored when the statement
-            // ends.
+            // by buffering the returned rows in a table of their own.
             let inserted =
                 insert_event.execute(params_from_iter(r.movement().into_iter().chain([
                     &r.received_at_ms as &dyn ToSql,
@@ -198,6 +200,14 @@ impl Batch {
                 continue;
             }
             let id = c.last_insert_rowid();
+            *movement_days
+                .entry((
+                    istanbul_day_of_ms(r.received_at_ms),
+                    r.brand_code,
+                    r.channel,
+                    r.status,
+                ))
+                .or_default() += 1;
             // The upsert's WHERE keeps the newest movement whatever order the batch holds.
             let confirmed = i64::from(r.iys_confirmed);
             upsert_state.execute(params_from_iter(r.movement().into_iter().chain([
@@ -225,11 +235,28 @@ impl Batch {
                     now
                 ])?;
                 let job_id = c.last_insert_rowid();
+                new_jobs += 1;
                 outcome.job_id = Some(job_id);
                 outcome.deadline_at = Some(from_ms(deadline));
             }
             fresh.insert(key, outcome.clone());
             outcomes.push(outcome);
+        }
+
+        if new_jobs > 0 {
+            c.prepare_cached(
+                "UPDATE report_job_counts SET jobs = jobs + ?1 WHERE state = 'pending'",
+            )?
+            .execute([new_jobs])?;
+        }
+        let mut count_day = c.prepare_cached(
+            "INSERT INTO movement_days (day, brand_code, channel, status, movements)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (day, brand_code, channel, status) DO UPDATE SET
+                 movements = movements + excluded.movements",
+        )?;
+        for ((day, brand_code, channel, status), movements) in movement_days {
+            count_day.execute(params![day, brand_code, channel, status, movements])?;
         }
 
         let mut keep = c.prepare_cached(

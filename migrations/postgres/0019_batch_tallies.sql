@@ -1,0 +1,3 @@
+-- Nothing to change on PostgreSQL: its queue counts and day counts are kept by statement-level
+-- triggers, once per statement of a batch, and need no undo copy of the pages they change.
+-- (SQLite's migration of this number moves its per-row insert triggers into the group commit.)
