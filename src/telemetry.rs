@@ -49,7 +49,13 @@ pub fn init(format: LogFormat) -> LogGuard {
         .with_env_filter(filter)
         .with_writer(writer);
     let _ = match format {
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        // The span list alone: the current span would be its last element written twice (on
+        // every webhook's line, a tenth of the line and of the logging thread's work).
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .try_init(),
         LogFormat::Pretty => builder.compact().try_init(),
     };
     guard

@@ -19,6 +19,7 @@ mod hostile_input;
 mod invariant_model;
 mod iys_openapi_contract;
 mod links_contract;
+mod log_lines;
 mod metrics;
 mod ops_cli;
 mod replicas;

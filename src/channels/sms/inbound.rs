@@ -157,7 +157,7 @@ pub async fn handle(st: &AppState, m: MoInput) -> Result<MoOutcome, MoError> {
                         provider: m.provider.clone(),
                         provider_message_id: message_id.clone(),
                         evidence: Evidence {
-                            raw: m.raw.clone(),
+                            raw: m.raw,
                             ip: m.ip.map(|i| i.to_string()),
                             user_agent: m.user_agent.clone(),
                             call_id: None,
@@ -184,7 +184,7 @@ pub async fn handle(st: &AppState, m: MoInput) -> Result<MoOutcome, MoError> {
                             .ok()
                             .and_then(|v| v.as_str().map(str::to_string))
                             .unwrap_or_default(),
-                        raw: m.raw.clone(),
+                        raw: m.raw,
                     })
                     .await?;
             }

@@ -137,12 +137,17 @@ pub fn form_params(raw_body: &[u8]) -> Result<Vec<(String, String)>, std::str::U
 /// The same pairs as raw bytes; never fails (a bad `%` escape stays as sent, as in
 /// `form_urlencoded`).
 pub fn form_params_raw(raw_body: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
+    // `+` is a space only where it was sent as `+` (`%2B` decodes to a `+` that stays), so the
+    // pieces between pluses are decoded one by one, into one buffer.
     let decode = |s: &[u8]| -> Vec<u8> {
-        let spaced: Vec<u8> = s
-            .iter()
-            .map(|&b| if b == b'+' { b' ' } else { b })
-            .collect();
-        percent_encoding::percent_decode(&spaced).collect()
+        let mut out = Vec::with_capacity(s.len());
+        for (i, piece) in s.split(|&b| b == b'+').enumerate() {
+            if i > 0 {
+                out.push(b' ');
+            }
+            out.extend(percent_encoding::percent_decode(piece));
+        }
+        out
     };
     raw_body
         .split(|&b| b == b'&')
@@ -290,6 +295,11 @@ mod tests {
         assert!(!validate_twilio_raw_any(&["other".into()], URL, &raw, &sig));
         // A stray `%` stays as sent, as form_urlencoded leaves it.
         assert_eq!(form_params_raw(b"a=%zz%")[0].1, b"%zz%".to_vec());
+        // A sent `+` is a space, an encoded one a plus, also beside a stray `%`.
+        assert_eq!(
+            form_params_raw(b"a+b=1+2%2B3+%2+")[0],
+            (b"a b".to_vec(), b"1 2+3 %2 ".to_vec())
+        );
     }
 
     #[test]
