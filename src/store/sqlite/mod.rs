@@ -307,7 +307,7 @@ impl super::Store for SqliteStore {
         recipients: &[String],
     ) -> Result<Vec<ConsentState>, StoreError> {
         let list = json_list(recipients)?;
-        self.read(|c| {
+        self.read_blocking(move |c| {
             all(
                 c,
                 STATES_OF_RECIPIENTS,
@@ -320,6 +320,7 @@ impl super::Store for SqliteStore {
                 rows::state,
             )
         })
+        .await
     }
 
     async fn event(&self, id: i64) -> Result<Option<StoredEvent>, StoreError> {
