@@ -178,7 +178,11 @@ pub struct ReporterConfig {
     pub batch_threshold: usize,
     /// Movements per async batch (İYS maximum 1000).
     pub max_batch_size: usize,
-    /// Jobs claimed per round.
+    /// Jobs claimed at a time (a round claims again while full claims come back, up to ten
+    /// times). Each claim is planned, dated and sent as one piece of work beside the webhooks,
+    /// and that work grows faster than the claim: with 250 the webhooks' p99 at 1 600/s was
+    /// 8–10 ms, with 500 15–26 ms, with 1 000 or 5 000 33–62 ms (measured). The price is
+    /// batches of at most 250 movements, four İYS requests per 1 000 movements of a backlog.
     pub claim_limit: i64,
     /// How long a claim protects a job from other workers.
     pub lease_seconds: u64,
@@ -205,7 +209,7 @@ impl Default for ReporterConfig {
             enabled: true,
             batch_threshold: 50,
             max_batch_size: 1000,
-            claim_limit: 5000,
+            claim_limit: 250,
             lease_seconds: 300,
             poll_delay_seconds: 300,
             poll_interval_seconds: 60,

@@ -30,12 +30,15 @@ impl std::ops::Deref for World {
 
 impl World {
     async fn start(store: Arc<dyn Store>, local: &str) -> Self {
-        let (base, api) = SimWorld::start_served(
-            store,
-            local,
-            "[iys.push]\nenabled = true\nusername = \"iys-push\"\npassword = \"push-password-123\"\n",
-        )
-        .await;
+        Self::start_with(store, local, "").await
+    }
+
+    /// With `extra_toml` appended to the scenario's configuration.
+    async fn start_with(store: Arc<dyn Store>, local: &str, extra_toml: &str) -> Self {
+        let config = format!(
+            "[iys.push]\nenabled = true\nusername = \"iys-push\"\npassword = \"push-password-123\"\n{extra_toml}"
+        );
+        let (base, api) = SimWorld::start_served(store, local, &config).await;
         Self { base, api }
     }
 
@@ -187,12 +190,14 @@ async fn ret_then_onay_within_a_minute_sends_only_the_newest(store: Arc<dyn Stor
     assert_eq!(w.suppression(PHONE).await["may_send"], json!(true));
 }
 
-async fn long_queue_goes_out_in_three_batches(store: Arc<dyn Store>) {
-    let w = World::start(store, "2026-03-04 10:00:00").await;
+/// `movements` movements at once: one round sends them all, in `batches` batches, polled once
+/// each after İYS's 300 s.
+async fn long_queue(store: Arc<dyn Store>, extra_toml: &str, movements: usize, batches: usize) {
+    let w = World::start_with(store, "2026-03-04 10:00:00", extra_toml).await;
     let ledger = w.app.state.ledger.clone();
     let now = w.now();
     let mut tasks = tokio::task::JoinSet::new();
-    for n in 0..2500 {
+    for n in 0..movements {
         let l = ledger.clone();
         tasks.spawn(async move {
             let recipient = format!("+90532{n:07}");
@@ -211,10 +216,10 @@ async fn long_queue_goes_out_in_three_batches(store: Arc<dyn Store>) {
     let r = w.report().await;
     assert_eq!(
         (r.claimed, r.batches_submitted, r.singles_sent),
-        (2500, 3, 0),
+        (movements, batches, 0),
         "{r:?}"
     );
-    assert_eq!(w.calls("POST", "/consents/request"), 3);
+    assert_eq!(w.calls("POST", "/consents/request"), batches);
     let submitted = w.now();
     // Not one poll before İYS's 300 s.
     w.clock.set(submitted + Duration::seconds(298));
@@ -230,12 +235,27 @@ async fn long_queue_goes_out_in_three_batches(store: Arc<dyn Store>) {
     );
     w.clock.set(submitted + Duration::seconds(301));
     let r = w.report().await;
-    assert_eq!((r.batches_polled, r.done), (3, 2500), "{r:?}");
+    assert_eq!((r.batches_polled, r.done), (batches, movements), "{r:?}");
     let summary = w.store.queue_summary(5).await.unwrap();
-    assert_eq!(summary.by_state, vec![("done".to_string(), 2500)]);
-    assert_eq!(w.sim.movements(BRAND).len(), 2500);
-    let st = w.suppression("+905320000042").await;
+    assert_eq!(
+        summary.by_state,
+        vec![("done".to_string(), movements as i64)]
+    );
+    assert_eq!(w.sim.movements(BRAND).len(), movements);
+    let st = w.suppression(&format!("+90532{:07}", movements - 1)).await;
     assert_eq!(st["iys_confirmed"], json!(true));
+}
+
+/// By default a claim is 250 jobs and a round claims up to ten times: ten batches of 250.
+async fn long_queue_goes_out_in_batches_of_one_claim(store: Arc<dyn Store>) {
+    long_queue(store, "", 2500, 10).await;
+}
+
+/// A claim larger than the batch size is cut into batches of that size (small numbers here:
+/// the same cut applies to İYS's maximum of 1 000).
+async fn a_claim_larger_than_a_batch_is_cut_into_batches(store: Arc<dyn Store>) {
+    let config = "[reporter]\nclaim_limit = 25\nmax_batch_size = 10\nbatch_threshold = 5\n";
+    long_queue(store, config, 25, 3).await;
 }
 
 async fn two_day_outage_recovers_before_the_deadline(store: Arc<dyn Store>) {
@@ -623,7 +643,8 @@ on_both_backends!(
     sms_ret_is_reported_and_accepted,
     ret_prechecks_avoid_doomed_requests,
     ret_then_onay_within_a_minute_sends_only_the_newest,
-    long_queue_goes_out_in_three_batches,
+    long_queue_goes_out_in_batches_of_one_claim,
+    a_claim_larger_than_a_batch_is_cut_into_batches,
     two_day_outage_recovers_before_the_deadline,
     unreachable_deadline_expires_with_an_alert,
     citizen_ret_in_iys_reaches_suppression_after_one_pull,
