@@ -191,8 +191,14 @@ async fn ret_then_onay_within_a_minute_sends_only_the_newest(store: Arc<dyn Stor
 }
 
 /// `movements` movements at once: one round sends them all, in `batches` batches, polled once
-/// each after İYS's 300 s.
-async fn long_queue(store: Arc<dyn Store>, extra_toml: &str, movements: usize, batches: usize) {
+/// each after İYS's 300 s. `more`: the round used all its claims, so the loop goes on at once.
+async fn long_queue(
+    store: Arc<dyn Store>,
+    extra_toml: &str,
+    movements: usize,
+    batches: usize,
+    more: bool,
+) {
     let w = World::start_with(store, "2026-03-04 10:00:00", extra_toml).await;
     let ledger = w.app.state.ledger.clone();
     let now = w.now();
@@ -219,6 +225,7 @@ async fn long_queue(store: Arc<dyn Store>, extra_toml: &str, movements: usize, b
         (movements, batches, 0),
         "{r:?}"
     );
+    assert_eq!(r.more, more, "{r:?}");
     assert_eq!(w.calls("POST", "/consents/request"), batches);
     let submitted = w.now();
     // Not one poll before İYS's 300 s.
@@ -236,6 +243,7 @@ async fn long_queue(store: Arc<dyn Store>, extra_toml: &str, movements: usize, b
     w.clock.set(submitted + Duration::seconds(301));
     let r = w.report().await;
     assert_eq!((r.batches_polled, r.done), (batches, movements), "{r:?}");
+    assert!(!r.more, "nothing left to claim: {r:?}");
     let summary = w.store.queue_summary(5).await.unwrap();
     assert_eq!(
         summary.by_state,
@@ -246,16 +254,17 @@ async fn long_queue(store: Arc<dyn Store>, extra_toml: &str, movements: usize, b
     assert_eq!(st["iys_confirmed"], json!(true));
 }
 
-/// By default a claim is 250 jobs and a round claims up to ten times: ten batches of 250.
+/// By default a claim is 250 jobs and a round claims up to ten times: ten batches of 250, and
+/// the tenth claim came back full, so the next round follows at once.
 async fn long_queue_goes_out_in_batches_of_one_claim(store: Arc<dyn Store>) {
-    long_queue(store, "", 2500, 10).await;
+    long_queue(store, "", 2500, 10, true).await;
 }
 
 /// A claim larger than the batch size is cut into batches of that size (small numbers here:
 /// the same cut applies to İYS's maximum of 1 000).
 async fn a_claim_larger_than_a_batch_is_cut_into_batches(store: Arc<dyn Store>) {
     let config = "[reporter]\nclaim_limit = 25\nmax_batch_size = 10\nbatch_threshold = 5\n";
-    long_queue(store, config, 25, 3).await;
+    long_queue(store, config, 25, 3, false).await;
 }
 
 async fn two_day_outage_recovers_before_the_deadline(store: Arc<dyn Store>) {

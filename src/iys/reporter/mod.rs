@@ -79,6 +79,10 @@ pub struct Report {
     /// The earliest held-back movement's date: the loop wakes for it rather than idling.
     #[serde(skip)]
     pub(crate) next_due: Option<DateTime<Utc>>,
+    /// The round stopped at its bound of claims while full claims were still coming back: the
+    /// loop starts the next round at once instead of waiting for a wake-up.
+    #[serde(skip)]
+    pub more: bool,
 }
 
 pub struct Reporter {
@@ -107,6 +111,10 @@ pub(crate) struct Ready {
 /// (one batch processing delay apart) before it concludes there is nothing to revoke; the
 /// audit's targeted check after a `nothing_to_revoke` is the net beyond that.
 const ONAY_LANDING_CHECKS: i64 = 4;
+
+/// Claims per round at most, so that a round always ends (deadline watch and polls run between
+/// rounds); a round that uses them all is followed by the next at once.
+const CLAIMS_PER_ROUND: usize = 10;
 
 fn secs(s: u64) -> Duration {
     Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX / 1000))
@@ -158,7 +166,7 @@ impl Reporter {
         self.watch_deadlines(&mut report).await?;
         self.poll_due(&mut report).await?;
         // Keep claiming while full claims come back (bounded, so a round always ends).
-        for _ in 0..10 {
+        for round in 1..=CLAIMS_PER_ROUND {
             let now = self.now();
             let lease_until = now + secs(self.cfg.lease_seconds);
             let jobs = self
@@ -174,6 +182,7 @@ impl Reporter {
             if i64::try_from(n).unwrap_or(i64::MAX) < self.cfg.claim_limit {
                 break;
             }
+            report.more = round == CLAIMS_PER_ROUND;
         }
         Ok(report)
     }
@@ -194,6 +203,10 @@ impl Reporter {
                         // A movement held for its date's second should not wait a whole idle.
                         if let Some(d) = r.next_due.and_then(|d| (d - self.now()).to_std().ok()) {
                             wait = wait.min(d.max(std::time::Duration::from_millis(50)));
+                        }
+                        // A backlog drains at İYS's pace, not one round per idle period.
+                        if r.more {
+                            wait = std::time::Duration::ZERO;
                         }
                     }
                     Err(e) => tracing::error!(error = %chain(&e), "reporter round failed"),
