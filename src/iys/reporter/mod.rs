@@ -166,7 +166,7 @@ impl Reporter {
         self.watch_deadlines(&mut report).await?;
         self.poll_due(&mut report).await?;
         // Keep claiming while full claims come back (bounded, so a round always ends).
-        for round in 1..=CLAIMS_PER_ROUND {
+        for claim in 1..=CLAIMS_PER_ROUND {
             let now = self.now();
             let lease_until = now + secs(self.cfg.lease_seconds);
             let jobs = self
@@ -182,7 +182,7 @@ impl Reporter {
             if i64::try_from(n).unwrap_or(i64::MAX) < self.cfg.claim_limit {
                 break;
             }
-            report.more = round == CLAIMS_PER_ROUND;
+            report.more = claim == CLAIMS_PER_ROUND;
         }
         Ok(report)
     }
